@@ -1,0 +1,182 @@
+# shellcheck shell=bash
+# Common helpers for Polyshop's scripts: paths, settings, progress output, process control.
+# Sourced, never run. Every engine lives in scripts/lib/engine-<name>.sh and defines
+#   <name>_install   install or build what is missing (idempotent, cached)
+#   <name>_start     start the process in the background (only called when not running)
+#   <name>_ready     exit 0 once a real client can use it
+#   <name>_provision create the per-service credentials (idempotent)
+# and uses start_daemon / stop_daemon from here so that `down` stops exactly what `up` started.
+
+set -euo pipefail
+
+POLYSHOP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STATE="${POLYSHOP_STATE:-$POLYSHOP_ROOT/.polyshop}"
+BIN="$STATE/bin"
+RUN="$STATE/run"
+LOGS="$STATE/logs"
+DOWNLOADS="${POLYSHOP_DOWNLOADS:-$HOME/.cache/polyshop}"
+# The unprivileged account that runs the engines when the scripts run as root
+# (PostgreSQL and Elasticsearch refuse to run as root).
+ENGINE_USER="${POLYSHOP_ENGINE_USER:-polyshop}"
+
+mkdir -p "$BIN" "$RUN" "$LOGS" "$DOWNLOADS"
+
+# --- output ---------------------------------------------------------------------------------
+if [ -t 1 ]; then _b=$'\e[1m'; _g=$'\e[32m'; _y=$'\e[33m'; _r=$'\e[31m'; _n=$'\e[0m'
+else _b=; _g=; _y=; _r=; _n=; fi
+info() { printf '%s==>%s %s\n' "$_b" "$_n" "$*"; }
+ok()   { printf '    %s%s%s\n' "$_g" "$*" "$_n"; }
+warn() { printf '    %swarning:%s %s\n' "$_y" "$_n" "$*" >&2; }
+die()  { printf '%serror:%s %s\n' "$_r" "$_n" "$*" >&2; exit 1; }
+
+# step "what" cmd args... — prints what it does, runs it, and how long it took.
+# The command runs in a child shell so that `set -e` holds inside it (bash ignores errexit in
+# functions called from an `if` or `||` context, which would hide a failing install step).
+step() {
+	local what=$1; shift
+	local t0=$SECONDS rc=0
+	info "$what"
+	( "$@" ) &
+	wait $! || rc=$?
+	if ((rc == 0)); then
+		ok "done in $((SECONDS - t0))s"
+	else
+		printf '    %sfailed after %ss (exit %s)%s\n' "$_r" "$((SECONDS - t0))" "$rc" "$_n" >&2
+		return "$rc"
+	fi
+}
+
+# --- settings -------------------------------------------------------------------------------
+# load_env reads infra/local.env (and infra/local.override.env if present). A variable already
+# set in the environment wins, so `USERS_HTTP_ADDR=:9000 ./scripts/up` works.
+load_env() {
+	local f line key
+	for f in "$POLYSHOP_ROOT/infra/local.env" "$POLYSHOP_ROOT/infra/local.override.env"; do
+		[ -f "$f" ] || continue
+		while IFS= read -r line || [ -n "$line" ]; do
+			case "$line" in ''|'#'*) continue ;; esac
+			key=${line%%=*}
+			if [ -z "${!key+x}" ]; then
+				eval "export $key=\"${line#*=}\""
+			fi
+		done <"$f"
+	done
+}
+
+# --- process control ------------------------------------------------------------------------
+pidfile() { echo "$RUN/$1.pid"; }
+
+# is_running name — true when the process recorded for name is alive.
+is_running() {
+	local pf pid
+	pf=$(pidfile "$1")
+	[ -f "$pf" ] || return 1
+	pid=$(cat "$pf")
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# start_daemon name cmd args... — starts cmd in its own session, output to $LOGS/name.log.
+start_daemon() {
+	local name=$1; shift
+	: >"$LOGS/$name.log"
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	echo $! >"$(pidfile "$name")"
+}
+
+# start_daemon_as_engine_user name cmd args... — the same, as $ENGINE_USER when root.
+start_daemon_as_engine_user() {
+	local name=$1; shift
+	if [ "$(id -u)" = 0 ]; then
+		ensure_engine_user
+		start_daemon "$name" runuser -u "$ENGINE_USER" -- "$@"
+	else
+		start_daemon "$name" "$@"
+	fi
+}
+
+# as_engine_user cmd args... — runs a command as $ENGINE_USER when root.
+as_engine_user() {
+	if [ "$(id -u)" = 0 ]; then runuser -u "$ENGINE_USER" -- "$@"; else "$@"; fi
+}
+
+ensure_engine_user() {
+	[ "$(id -u)" = 0 ] || return 0
+	if ! id "$ENGINE_USER" >/dev/null 2>&1; then
+		useradd --system --no-create-home --home-dir "$STATE" --shell /usr/sbin/nologin "$ENGINE_USER"
+	fi
+}
+
+# engine_owns dir — gives dir to the engine user (when root).
+engine_owns() {
+	local p
+	for p in "$@"; do [ -e "$p" ] || mkdir -p "$p"; done
+	if [ "$(id -u)" = 0 ]; then ensure_engine_user; chown -R "$ENGINE_USER:" "$@"; fi
+}
+
+# stop_daemon name [seconds] — SIGTERM to the process group, SIGKILL after the grace period.
+stop_daemon() {
+	local name=$1 grace=${2:-30} pf pid i
+	pf=$(pidfile "$name")
+	[ -f "$pf" ] || return 0
+	pid=$(cat "$pf")
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < grace * 5; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			warn "$name did not stop in ${grace}s; killing it"
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$pf"
+}
+
+# wait_until seconds what cmd args... — polls cmd until it succeeds or time runs out.
+wait_until() {
+	local limit=$1 what=$2; shift 2
+	local t0=$SECONDS
+	until "$@" >/dev/null 2>&1; do
+		if ((SECONDS - t0 >= limit)); then
+			warn "$what not ready after ${limit}s"
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+# port_in_use port — true when something listens on 127.0.0.1:port.
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# apt_install pkg... — installs Debian packages that are missing (runs apt-get update once).
+apt_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	[ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or install them)"
+	info "installing Debian packages: ${missing[*]}"
+	if [ ! -f "$STATE/.apt-updated" ] || [ -n "$(find "$STATE/.apt-updated" -mmin +1440 2>/dev/null)" ]; then
+		apt-get update -qq
+		touch "$STATE/.apt-updated"
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# go_env — a Go toolchain with a download cache that survives between runs.
+go_env() {
+	command -v go >/dev/null || die "Go is required (https://go.dev/dl); it is not installed"
+	export GOFLAGS="${GOFLAGS:-}"
+}
+
+# probe args... — the readiness checker with real clients (infra/checks/cmd/probe).
+probe() {
+	if [ ! -x "$BIN/probe" ] || [ -n "$(find "$POLYSHOP_ROOT/infra/checks" -newer "$BIN/probe" -name '*.go' 2>/dev/null | head -1)" ]; then
+		(cd "$POLYSHOP_ROOT/infra/checks" && GOWORK=off go build -o "$BIN/probe" ./cmd/probe)
+	fi
+	"$BIN/probe" "$@"
+}
