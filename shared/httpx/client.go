@@ -1,0 +1,40 @@
+package httpx
+
+import (
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"polyshop/shared/obs"
+)
+
+// NewClient returns an HTTP client for service-to-service calls with the given overall
+// timeout per request. Each request gets a client span and a traceparent header (otelhttp),
+// and the X-Correlation-Id and X-Request-Id of the request's context, so the callee's logs
+// join the caller's. The client is safe for concurrent use; build one per service.
+func NewClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:   timeout,
+		Transport: otelhttp.NewTransport(idTransport{base: http.DefaultTransport}),
+	}
+}
+
+// idTransport adds the correlation and request ids from the request's context.
+type idTransport struct {
+	base http.RoundTripper
+}
+
+func (t idTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	corr, reqID := obs.CorrelationID(r.Context()), RequestIDFrom(r.Context())
+	if (corr != "" && r.Header.Get(HeaderCorrelationID) == "") || (reqID != "" && r.Header.Get(HeaderRequestID) == "") {
+		r = r.Clone(r.Context()) // a RoundTripper must not modify the caller's request
+		if corr != "" && r.Header.Get(HeaderCorrelationID) == "" {
+			r.Header.Set(HeaderCorrelationID, corr)
+		}
+		if reqID != "" && r.Header.Get(HeaderRequestID) == "" {
+			r.Header.Set(HeaderRequestID, reqID)
+		}
+	}
+	return t.base.RoundTrip(r)
+}
