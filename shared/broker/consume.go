@@ -133,9 +133,9 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) (*Subs
 		return nil, errors.New("broker: nil handler")
 	}
 	cfg := jetstream.ConsumerConfig{
-		Durable:       spec.Durable,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       spec.AckWait,
+		Durable:   spec.Durable,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait:   spec.AckWait,
 		// The server's own limit stays unlimited: the handler code counts deliveries and
 		// dead-letters at MaxDeliver, so a message whose dead-letter publish failed is
 		// delivered again instead of being silently abandoned by the server. Backoff is
