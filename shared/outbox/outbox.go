@@ -1,0 +1,142 @@
+// Package outbox forwards events that an owner stored atomically with its state to the
+// broker, so that publishing is never a dual write (the transactional outbox pattern, in
+// the style of watermill's forwarder).
+//
+// An owner writes its events through an adapter's write side in the same atomic unit as
+// the state change: pgoutbox.Add in the PostgreSQL transaction, mongooutbox.Push in the
+// same single-document update, redisoutbox.Add in the same MULTI/EXEC. A Relay then drains
+// the adapter's Store and publishes each event with its id as the de-duplication id.
+//
+// Delivery is at least once: a relay that stops between publishing and marking an event as
+// sent publishes it again on its next run. The broker drops that copy when it arrives
+// within its duplicate window, and consumers are idempotent for anything older. Order is
+// kept per aggregate, not across aggregates. Package outboxtest holds the contract suite
+// every adapter runs.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"polyshop/shared/events"
+)
+
+// Store is the contract every outbox adapter meets.
+type Store interface {
+	// Drain hands up to limit pending events to publish, in commit order per aggregate,
+	// and marks as sent those publish accepted. An event whose publish fails stays pending,
+	// and later events of the same aggregate are not handed out before it; events of other
+	// aggregates still are. Drain returns how many events were marked sent and, when a
+	// publish failed, the first such error. Safe for several relays at once: each event is
+	// handed to one relay at a time, and a relay never hands out an event while another
+	// relay still holds an earlier pending event of the same aggregate.
+	Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error)
+	// Wait returns when new events may be pending, or after d, or when ctx ends (with
+	// ctx's error). Returning early is always allowed; it only costs an empty Drain.
+	Wait(ctx context.Context, d time.Duration) error
+}
+
+// Publisher sends one event to the broker and returns once the broker has stored it.
+// Publishing the same event twice must be harmless (*broker.Conn de-duplicates by id).
+type Publisher interface {
+	Publish(ctx context.Context, e events.Envelope) error
+}
+
+// Relay forwards events from a Store to a Publisher until its context ends. Several relays
+// (in several instances of a service) may run against the same store.
+type Relay struct {
+	store    Store
+	pub      Publisher
+	log      *slog.Logger
+	batch    int
+	interval time.Duration
+	minBack  time.Duration
+	maxBack  time.Duration
+	observe  func(n int, err error)
+}
+
+// Option configures a Relay.
+type Option func(*Relay)
+
+// WithBatch sets how many events one Drain may hand out (default 100).
+func WithBatch(n int) Option { return func(r *Relay) { r.batch = n } }
+
+// WithInterval sets the longest wait between drains when nothing wakes the relay (default
+// 1s). It is the delivery latency of adapters whose Wait only polls.
+func WithInterval(d time.Duration) Option { return func(r *Relay) { r.interval = d } }
+
+// WithBackoff sets the first and the largest pause after a failed drain (default 100ms, 10s).
+func WithBackoff(min, max time.Duration) Option {
+	return func(r *Relay) { r.minBack, r.maxBack = min, max }
+}
+
+// WithObserver registers f, called after every Drain with its results, for metrics.
+func WithObserver(f func(n int, err error)) Option { return func(r *Relay) { r.observe = f } }
+
+// NewRelay returns a relay from store to pub.
+func NewRelay(store Store, pub Publisher, log *slog.Logger, opts ...Option) *Relay {
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Relay{
+		store: store, pub: pub, log: log.With("component", "outbox-relay"),
+		batch: 100, interval: time.Second, minBack: 100 * time.Millisecond, maxBack: 10 * time.Second,
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Run drains the store until ctx ends, then returns nil. It drains again at once while
+// drains come back full, waits on the store otherwise, and backs off exponentially while
+// drains fail (a broker outage); failures are logged, never returned.
+func (r *Relay) Run(ctx context.Context) error {
+	back := time.Duration(0)
+	for {
+		n, err := r.store.Drain(ctx, r.batch, r.pub.Publish)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if r.observe != nil {
+			r.observe(n, err)
+		}
+		if err != nil {
+			back = min(max(2*back, r.minBack), r.maxBack)
+			r.log.WarnContext(ctx, "outbox drain failed", "published", n, "retry_in", back, "err", err)
+			if !sleep(ctx, back) {
+				return nil
+			}
+			continue
+		}
+		back = 0
+		if n >= r.batch {
+			continue
+		}
+		if err := r.store.Wait(ctx, r.interval); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.log.WarnContext(ctx, "outbox wait failed", "err", err)
+			if !sleep(ctx, r.minBack) {
+				return nil
+			}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ErrNotPublished is wrapped by Drain errors for events whose publish failed.
+var ErrNotPublished = errors.New("outbox: event not published")

@@ -1,0 +1,274 @@
+// Package pgoutbox is the PostgreSQL outbox: events are inserted into an outbox table in
+// the same transaction as the state change (Add) and forwarded by an outbox.Relay over
+// Store.
+//
+// Everything works in the connection's current search_path, so each service (and each
+// test schema) has its own outbox table. Order per aggregate follows the outbox's seq,
+// which matches commit order as long as writers of one aggregate serialize on it (they
+// update the aggregate's row in the same transaction, which they do).
+package pgoutbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"polyshop/shared/events"
+	"polyshop/shared/outbox"
+)
+
+// Schema creates the outbox table and its indexes; it is idempotent. Services may apply it
+// with Migrate or copy it into their own migrations.
+const Schema = `
+CREATE TABLE IF NOT EXISTS outbox (
+	id           uuid PRIMARY KEY,
+	seq          bigserial NOT NULL,
+	aggregate    text NOT NULL,
+	type         text NOT NULL,
+	envelope     jsonb NOT NULL,
+	created_at   timestamptz NOT NULL DEFAULT now(),
+	published_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE published_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_pending_aggregate ON outbox (aggregate, seq) WHERE published_at IS NULL;
+`
+
+// Channel is the NOTIFY channel Add signals on; the payload is the schema, so a waiter
+// ignores commits to other schemas' outboxes.
+const Channel = "outbox"
+
+// Migrate applies Schema in the current search_path.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, Schema); err != nil {
+		return fmt.Errorf("migrate outbox: %w", err)
+	}
+	return nil
+}
+
+// Add inserts evs into the outbox inside the caller's transaction tx, and queues a
+// notification that wakes waiting relays when tx commits. Nothing is visible to relays
+// before the commit, and nothing is left if tx rolls back.
+func Add(ctx context.Context, tx pgx.Tx, evs ...events.Envelope) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(evs))
+	aggs := make([]string, len(evs))
+	types := make([]string, len(evs))
+	envs := make([]string, len(evs))
+	for i, e := range evs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("outbox: encode event %s: %w", e.ID, err)
+		}
+		ids[i], aggs[i], types[i], envs[i] = e.ID, e.Subject, e.Type, string(b)
+	}
+	// One round trip: the data-modifying CTE always runs; ORDER BY ord keeps seq in the
+	// caller's order.
+	_, err := tx.Exec(ctx, `
+WITH ins AS (
+	INSERT INTO outbox (id, aggregate, type, envelope)
+	SELECT u.id::uuid, u.agg, u.typ, u.env::jsonb
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(id, agg, typ, env, ord)
+	ORDER BY u.ord
+	RETURNING 1
+)
+SELECT pg_notify('`+Channel+`', current_schema()) FROM (SELECT count(*) FROM ins) c`, ids, aggs, types, envs)
+	if err != nil {
+		return fmt.Errorf("outbox: add %d events: %w", len(evs), err)
+	}
+	return nil
+}
+
+// Store drains the outbox table of a pool's search_path. It is safe for concurrent use,
+// and several Stores (relays in several processes) may drain one table at once.
+type Store struct {
+	pool *pgxpool.Pool
+
+	// listen is a semaphore guarding the listening connection; a channel so that a second
+	// waiter can give up after its own timeout.
+	listen   chan struct{}
+	conn     *pgx.Conn
+	schema   string
+	closeMu  sync.Mutex
+	isClosed bool
+}
+
+var _ outbox.Store = (*Store)(nil)
+
+// New returns a Store over the outbox table in pool's search_path.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, listen: make(chan struct{}, 1)}
+}
+
+// Drain implements outbox.Store. In one transaction it locks up to limit pending rows in
+// seq order with FOR UPDATE SKIP LOCKED, leaves out rows whose aggregate has an earlier
+// pending row it did not lock (another relay holds it), publishes the rest in order,
+// skipping an aggregate's later rows after a failure, and marks the published rows. If the
+// relay dies before the commit, the rows stay pending and are published again.
+func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox drain: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+	rows, err := tx.Query(ctx, `
+WITH c AS (
+	SELECT id, seq, aggregate, envelope FROM outbox
+	WHERE published_at IS NULL
+	ORDER BY seq
+	LIMIT $1
+	FOR UPDATE SKIP LOCKED
+)
+SELECT c.id::text, c.aggregate, c.envelope::text FROM c
+WHERE NOT EXISTS (
+	SELECT 1 FROM outbox p
+	WHERE p.published_at IS NULL AND p.aggregate = c.aggregate AND p.seq < c.seq
+	  AND p.id NOT IN (SELECT id FROM c)
+)
+ORDER BY c.seq`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("outbox drain: select: %w", err)
+	}
+	type row struct{ id, agg, env string }
+	var pending []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.agg, &r.env); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("outbox drain: scan: %w", err)
+		}
+		pending = append(pending, r)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("outbox drain: select: %w", err)
+	}
+	if len(pending) == 0 {
+		return 0, tx.Commit(ctx)
+	}
+
+	var sent []string
+	var firstErr error
+	failed := map[string]bool{}
+	for _, r := range pending {
+		if failed[r.agg] {
+			continue
+		}
+		e, err := events.Parse([]byte(r.env))
+		if err == nil {
+			err = publish(ctx, e)
+		}
+		if err != nil {
+			failed[r.agg] = true
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%w: %s: %w", outbox.ErrNotPublished, r.id, err)
+			}
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			continue
+		}
+		sent = append(sent, r.id)
+	}
+	if len(sent) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, sent); err != nil {
+			return 0, fmt.Errorf("outbox drain: mark sent: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("outbox drain: commit: %w", err)
+	}
+	return len(sent), firstErr
+}
+
+// Wait implements outbox.Store: it LISTENs on Channel over a connection of its own (taken
+// from the pool on first use and kept) and returns on a notification for this schema, after
+// d, or when ctx ends. Concurrent callers share the connection; one that cannot get it
+// within d just returns.
+func (s *Store) Wait(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case s.listen <- struct{}{}:
+		defer func() { <-s.listen }()
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := s.ensureListening(ctx); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		n, err := s.conn.WaitForNotification(wctx)
+		switch {
+		case err == nil && n.Payload == s.schema:
+			return nil
+		case err == nil:
+			continue // another schema's outbox
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded) || wctx.Err() != nil:
+			if s.conn.IsClosed() {
+				s.dropConn()
+			}
+			return nil
+		default:
+			s.dropConn()
+			return fmt.Errorf("outbox wait: %w", err)
+		}
+	}
+}
+
+func (s *Store) ensureListening(ctx context.Context) error {
+	if s.conn != nil && !s.conn.IsClosed() {
+		return nil
+	}
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("outbox wait: acquire: %w", err)
+	}
+	// Hijack: a LISTENing connection must not go back to the pool.
+	conn := pc.Hijack()
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("outbox wait: current schema: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+Channel); err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("outbox wait: listen: %w", err)
+	}
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.isClosed {
+		conn.Close(ctx)
+		return errors.New("outbox wait: store closed")
+	}
+	s.conn = conn
+	return nil
+}
+
+func (s *Store) dropConn() {
+	if s.conn != nil {
+		s.conn.Close(context.Background())
+		s.conn = nil
+	}
+}
+
+// Close closes the listening connection. Call it after the relay has stopped.
+func (s *Store) Close() {
+	s.closeMu.Lock()
+	s.isClosed = true
+	s.closeMu.Unlock()
+	s.listen <- struct{}{}
+	s.dropConn()
+	<-s.listen
+}
