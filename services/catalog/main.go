@@ -1,0 +1,146 @@
+// Command catalog is Polyshop's catalog service: products with category-specific nested
+// attributes in MongoDB (FerretDB natively), each change written together with its events in
+// one single-document update and relayed to the NATS stream CATALOG.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"polyshop/services/catalog/internal/catalog"
+	"polyshop/services/catalog/internal/httpapi"
+	"polyshop/services/catalog/internal/mongostore"
+	"polyshop/shared/broker"
+	"polyshop/shared/config"
+	"polyshop/shared/httpx"
+	"polyshop/shared/obs"
+	"polyshop/shared/outbox"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "catalog:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is the service's configuration; see README.md for each variable.
+type Config struct {
+	HTTPAddr        string
+	MongoURI        string
+	MongoDatabase   string
+	NATSURL         string
+	OutboxPoll      time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+}
+
+func loadConfig(getenv config.Getenv) (Config, error) {
+	r := config.New(getenv)
+	c := Config{
+		HTTPAddr:        r.String("CATALOG_HTTP_ADDR", "127.0.0.1:8083"),
+		MongoURI:        r.Required("CATALOG_MONGODB_URI"),
+		MongoDatabase:   r.String("CATALOG_MONGODB_DATABASE", "catalog"),
+		NATSURL:         r.Required("CATALOG_NATS_URL"),
+		OutboxPoll:      r.Duration("CATALOG_OUTBOX_POLL", 50*time.Millisecond),
+		ShutdownTimeout: r.Duration("CATALOG_SHUTDOWN_TIMEOUT", 10*time.Second),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(r.String("CATALOG_LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("CATALOG_LOG_LEVEL: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := obs.NewLogger(stdout, "catalog", cfg.LogLevel)
+	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
+		"mongodb_uri", config.Redact(cfg.MongoURI), "mongodb_database", cfg.MongoDatabase,
+		"nats_url", config.Redact(cfg.NATSURL), "outbox_poll", cfg.OutboxPoll.String(),
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+
+	shutdownTracing, err := obs.SetupTracing(ctx, "catalog", getenv)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
+
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client, err := mongo.Connect(startCtx, options.Client().ApplyURI(cfg.MongoURI).SetServerSelectionTimeout(10*time.Second))
+	if err != nil {
+		return fmt.Errorf("mongodb: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+	}()
+	store := mongostore.New(client.Database(cfg.MongoDatabase))
+	if err := store.Migrate(startCtx); err != nil {
+		return err
+	}
+	nc, err := broker.Connect(startCtx, cfg.NATSURL, "catalog", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := nc.EnsureStream(startCtx, "catalog"); err != nil {
+		return err
+	}
+
+	svc := catalog.NewService(store)
+
+	// The relay outlives the HTTP server, so events of the last requests still go out.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	obox := mongostore.NewOutbox(store, cfg.OutboxPoll)
+	relay := outbox.NewRelay(obox, nc, log)
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(relayCtx)
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	health := httpx.Health{Checks: map[string]func(context.Context) error{
+		"mongodb": store.Ping,
+		"nats":    nc.Ready,
+	}}
+	api := httpapi.New(log, svc)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(health, reg), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+
+	// HTTP is down: publish what the last requests stored, then stop the relay; the
+	// broker and the client close in the deferred calls.
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
+	_, _ = obox.Drain(drainCtx, 1000, nc.Publish)
+	cancelDrain()
+	stopRelay()
+	<-relayDone
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	return nil
+}
