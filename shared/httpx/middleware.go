@@ -285,21 +285,27 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 
 // Tracing starts a server span per request with otelhttp, continuing the caller's trace from
 // the W3C traceparent header (through the global propagator that obs.SetupTracing installs).
-// Once the mux has matched, the span is renamed "<METHOD> <route>" and gets http.route.
+// When the mux matched a pattern, the span is named "<METHOD> <route>" and carries
+// http.route, so spans group by endpoint rather than by raw path.
 func Tracing(service string) Middleware {
 	return func(next http.Handler) http.Handler {
+		// otelhttp renames the span from r.Pattern of the request it passed on, which the mux
+		// fills in only when it receives that very request; when a middleware in between
+		// copied the request, the pattern comes from the shared request info instead.
 		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r, info := withInfo(r)
 			serve(next, w, r)
-			if route := info.route(); route != "" {
-				span := trace.SpanFromContext(r.Context())
-				span.SetName(r.Method + " " + routeLabel(route))
-				span.SetAttributes(attribute.String("http.route", routeLabel(route)))
+			pattern := info.route()
+			if pattern == "" {
+				return
+			}
+			span := trace.SpanFromContext(r.Context())
+			span.SetAttributes(attribute.String("http.route", routeLabel(pattern)))
+			if r.Pattern == "" {
+				span.SetName(r.Method + " " + routeLabel(pattern))
 			}
 		})
-		h := otelhttp.NewHandler(inner, service,
-			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
-		)
+		h := otelhttp.NewHandler(inner, service)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r, _ = withInfo(r)
 			h.ServeHTTP(w, r)
