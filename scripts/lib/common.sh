@@ -47,11 +47,12 @@ step() {
 }
 
 # --- settings -------------------------------------------------------------------------------
-# load_env reads infra/local.env (and infra/local.override.env if present). A variable already
-# set in the environment wins, so `USERS_HTTP_ADDR=:9000 ./scripts/up` works.
+# load_env reads infra/local.override.env (if present), then infra/local.env. The first value
+# seen wins: a variable already set in the environment beats both files (so
+# `USERS_HTTP_ADDR=:9000 ./scripts/up` works), and the override file beats local.env.
 load_env() {
 	local f line key
-	for f in "$POLYSHOP_ROOT/infra/local.env" "$POLYSHOP_ROOT/infra/local.override.env"; do
+	for f in "$POLYSHOP_ROOT/infra/local.override.env" "$POLYSHOP_ROOT/infra/local.env"; do
 		[ -f "$f" ] || continue
 		while IFS= read -r line || [ -n "$line" ]; do
 			case "$line" in ''|'#'*) continue ;; esac
@@ -88,7 +89,10 @@ start_daemon_as_engine_user() {
 	local name=$1; shift
 	if [ "$(id -u)" = 0 ]; then
 		ensure_engine_user
-		start_daemon "$name" runuser -u "$ENGINE_USER" -- "$@"
+		# setpriv execs the engine in place (runuser would stay as a parent that SIGKILLs its
+		# child two seconds after a SIGTERM, cutting clean shutdowns short).
+		start_daemon "$name" setpriv --reuid="$ENGINE_USER" --regid="$ENGINE_USER" --init-groups \
+			env HOME="$STATE" USER="$ENGINE_USER" "$@"
 	else
 		start_daemon "$name" "$@"
 	fi

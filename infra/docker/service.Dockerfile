@@ -1,0 +1,24 @@
+# One image per Polyshop service: docker compose builds it with SERVICE=<name>.
+# Build context: the repository root (see service.Dockerfile.dockerignore beside this file).
+FROM golang:1.26-bookworm AS build
+ARG SERVICE
+WORKDIR /src
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+# Modules first, so that source edits do not re-download dependencies.
+COPY go.work ./
+COPY shared/go.mod shared/go.sum ./shared/
+COPY infra/checks/go.mod infra/checks/go.sum ./infra/checks/
+COPY services ./services-mods
+RUN set -eu; for d in services-mods/*/; do n=$(basename "$d"); mkdir -p "services/$n"; \
+      cp "$d/go.mod" "services/$n/"; [ -f "$d/go.sum" ] && cp "$d/go.sum" "services/$n/" || true; done; \
+    rm -rf services-mods; go mod download
+COPY shared ./shared
+COPY infra/checks ./infra/checks
+COPY services ./services
+RUN go build -ldflags="-s -w" -o /out/service "./services/${SERVICE}"
+
+FROM alpine:3.20
+RUN adduser -D -H -u 10001 polyshop
+USER polyshop
+COPY --from=build /out/service /usr/local/bin/service
+ENTRYPOINT ["/usr/local/bin/service"]
