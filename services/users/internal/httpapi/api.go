@@ -1,0 +1,189 @@
+// Package httpapi is the users service's internal HTTP API (documented in openapi.yaml):
+// routes, JSON shapes, and the one table that maps domain errors to HTTP statuses.
+// It is reached only by other services (the gateway, sessions), never by end users.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"polyshop/services/users/internal/users"
+	"polyshop/shared/httpx"
+)
+
+// API serves the users service's HTTP endpoints.
+type API struct {
+	svc    *users.Service
+	log    *slog.Logger
+	checks map[string]func(context.Context) error
+	reg    *prometheus.Registry
+}
+
+// New returns the API for svc; checks are the readiness checks of /readyz and reg the
+// metrics registry of /metrics (a new one when nil).
+func New(svc *users.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &API{svc: svc, log: log, checks: checks, reg: reg}
+}
+
+// Handler returns every route wrapped in the shared middleware.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
+	mux.Handle("POST /users", h(a.signUp))
+	mux.Handle("GET /users/{id}", h(a.getUser))
+	mux.Handle("PUT /users/{id}/address", h(a.changeAddress))
+	mux.Handle("DELETE /users/{id}", h(a.deleteUser))
+	mux.Handle("POST /credentials/verify", h(a.verify))
+	mux.Handle("PUT /admin", h(a.ensureAdmin))
+	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
+	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
+		return httpx.NotFound("No such endpoint: " + r.Method + " " + r.URL.Path + ".")
+	}))
+	return httpx.Chain(mux,
+		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("users"),
+		httpx.Metrics(a.reg, "users"), httpx.AccessLog(a.log))
+}
+
+// userJSON is a user as the API shows it: never any password material.
+type userJSON struct {
+	ID        string         `json:"id"`
+	Email     string         `json:"email"`
+	Name      string         `json:"name"`
+	Role      string         `json:"role"`
+	Address   *users.Address `json:"address"`
+	CreatedAt time.Time      `json:"createdAt"`
+	UpdatedAt time.Time      `json:"updatedAt"`
+	Version   int64          `json:"version"`
+}
+
+func toJSON(u users.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: string(u.Role), Address: u.Address,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Version: u.Version}
+}
+
+type signUpRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+func (a *API) signUp(w http.ResponseWriter, r *http.Request) error {
+	var req signUpRequest
+	if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
+		return err
+	}
+	u, err := a.svc.SignUp(r.Context(), users.SignUpInput{Email: req.Email, Password: req.Password, Name: req.Name})
+	if err != nil {
+		return problem(err)
+	}
+	w.Header().Set("Location", "/users/"+u.ID)
+	return httpx.WriteJSON(w, http.StatusCreated, toJSON(u))
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.svc.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return problem(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, toJSON(u))
+}
+
+type addressRequest struct {
+	Street     string `json:"street"`
+	City       string `json:"city"`
+	PostalCode string `json:"postalCode"`
+	Country    string `json:"country"`
+}
+
+func (a *API) changeAddress(w http.ResponseWriter, r *http.Request) error {
+	var req addressRequest
+	if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
+		return err
+	}
+	u, err := a.svc.ChangeAddress(r.Context(), r.PathValue("id"), users.Address{
+		Street: req.Street, City: req.City, PostalCode: req.PostalCode, Country: req.Country})
+	if err != nil {
+		return problem(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, toJSON(u))
+}
+
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	if err := a.svc.Delete(r.Context(), r.PathValue("id")); err != nil {
+		return problem(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type credentialsRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type credentialsResponse struct {
+	UserID string `json:"userId"`
+	Role   string `json:"role"`
+}
+
+func (a *API) verify(w http.ResponseWriter, r *http.Request) error {
+	var req credentialsRequest
+	if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
+		return err
+	}
+	u, err := a.svc.VerifyCredentials(r.Context(), req.Email, req.Password)
+	if err != nil {
+		return problem(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, credentialsResponse{UserID: u.ID, Role: string(u.Role)})
+}
+
+func (a *API) ensureAdmin(w http.ResponseWriter, r *http.Request) error {
+	var req credentialsRequest
+	if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
+		return err
+	}
+	u, created, err := a.svc.EnsureAdmin(r.Context(), req.Email, req.Password)
+	if err != nil {
+		return problem(err)
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return httpx.WriteJSON(w, status, toJSON(u))
+}
+
+// problem is the one table from domain errors to HTTP problems. Anything it does not know
+// is returned as is and becomes a logged 500.
+func problem(err error) error {
+	var invalid users.Invalid
+	var verr *users.ValidationError
+	switch {
+	case errors.As(err, &invalid):
+		fields := make([]httpx.FieldError, len(invalid))
+		for i, v := range invalid {
+			fields[i] = httpx.FieldError{Field: v.Field, Reason: v.Reason}
+		}
+		return httpx.Unprocessable("Some fields are invalid; see errors.", fields...)
+	case errors.As(err, &verr):
+		return httpx.Unprocessable("A field is invalid; see errors.", httpx.FieldError{Field: verr.Field, Reason: verr.Reason})
+	case errors.Is(err, users.ErrNotFound):
+		return httpx.NotFound("No such user.")
+	case errors.Is(err, users.ErrEmailTaken):
+		e := httpx.Conflict("An account with this email already exists.")
+		e.Fields = []httpx.FieldError{{Field: "email", Reason: "is already registered"}}
+		return e
+	case errors.Is(err, users.ErrBadCredentials):
+		return httpx.Unauthorized("Invalid email or password.")
+	}
+	return err
+}

@@ -1,0 +1,147 @@
+// Command users is Polyshop's users service: accounts, credentials and shipping addresses
+// in PostgreSQL, with a transactional outbox relayed to the NATS stream USERS.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"polyshop/services/users/internal/httpapi"
+	"polyshop/services/users/internal/pgstore"
+	"polyshop/services/users/internal/users"
+	"polyshop/shared/broker"
+	"polyshop/shared/config"
+	"polyshop/shared/httpx"
+	"polyshop/shared/obs"
+	"polyshop/shared/outbox"
+	"polyshop/shared/outbox/pgoutbox"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "users:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is the service's configuration; see README.md for each variable.
+type Config struct {
+	HTTPAddr        string
+	DatabaseURL     string
+	NATSURL         string
+	Hash            users.HashParams
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+}
+
+func loadConfig(getenv config.Getenv) (Config, error) {
+	r := config.New(getenv)
+	c := Config{
+		HTTPAddr:    r.String("USERS_HTTP_ADDR", "127.0.0.1:8081"),
+		DatabaseURL: r.Required("USERS_DATABASE_URL"),
+		NATSURL:     r.Required("USERS_NATS_URL"),
+		Hash: users.HashParams{
+			Time:      uint32(r.Int("USERS_ARGON2_TIME", int(users.DefaultHashParams.Time))),
+			MemoryKiB: uint32(r.Int("USERS_ARGON2_MEMORY_KIB", int(users.DefaultHashParams.MemoryKiB))),
+			Threads:   uint8(r.Int("USERS_ARGON2_THREADS", int(users.DefaultHashParams.Threads))),
+		},
+		ShutdownTimeout: r.Duration("USERS_SHUTDOWN_TIMEOUT", 10*time.Second),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(r.String("USERS_LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("USERS_LOG_LEVEL: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := obs.NewLogger(stdout, "users", cfg.LogLevel)
+	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
+		"database_url", config.Redact(cfg.DatabaseURL), "nats_url", config.Redact(cfg.NATSURL),
+		"argon2_time", cfg.Hash.Time, "argon2_memory_kib", cfg.Hash.MemoryKiB, "argon2_threads", cfg.Hash.Threads,
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+
+	shutdownTracing, err := obs.SetupTracing(ctx, "users", getenv)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
+
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(startCtx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer pool.Close()
+	if err := pgstore.Migrate(startCtx, pool); err != nil {
+		return err
+	}
+	nc, err := broker.Connect(startCtx, cfg.NATSURL, "users", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := nc.EnsureStream(startCtx, "users"); err != nil {
+		return err
+	}
+
+	hasher, err := users.NewHasher(cfg.Hash)
+	if err != nil {
+		return fmt.Errorf("password hasher: %w", err)
+	}
+	svc := users.NewService(pgstore.New(pool), hasher)
+
+	// The relay runs until the HTTP server has stopped, so events of the last requests
+	// still go out.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	obox := pgoutbox.New(pool)
+	relay := outbox.NewRelay(obox, nc, log)
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(relayCtx)
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(svc, log, map[string]func(context.Context) error{
+		"postgres": pool.Ping,
+		"nats":     nc.Ready,
+	}, reg)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+
+	// Shutdown: the HTTP server is down; give the relay a moment to publish what the last
+	// requests committed, then stop it, then the broker and the pool (deferred).
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
+	_, _ = obox.Drain(drainCtx, 1000, nc.Publish)
+	cancelDrain()
+	stopRelay()
+	<-relayDone
+	obox.Close()
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	return nil
+}
