@@ -68,8 +68,38 @@ func (s *Store) Migrate(ctx context.Context) error {
 			}
 			models = append(models, mongo.IndexModel{Keys: keys, Options: options.Index().SetName(d.Name)})
 		}
-		if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll, err)
+		if err := createMissing(ctx, s.db.Collection(coll), models); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createMissing creates the indexes whose names are not there yet, one at a time. Asking
+// FerretDB v1 to create indexes that already exist makes it drop the connection (a panic
+// in its createIndexes handler), so existing names are looked up first.
+func createMissing(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
+	cur, err := coll.Indexes().List(ctx)
+	if err != nil {
+		return fmt.Errorf("list indexes of %s: %w", coll.Name(), err)
+	}
+	var existing []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &existing); err != nil {
+		return fmt.Errorf("list indexes of %s: %w", coll.Name(), err)
+	}
+	have := map[string]bool{}
+	for _, e := range existing {
+		have[e.Name] = true
+	}
+	for _, m := range models {
+		name := *m.Options.Name
+		if have[name] {
+			continue
+		}
+		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("create index %s on %s: %w", name, coll.Name(), err)
 		}
 	}
 	return nil

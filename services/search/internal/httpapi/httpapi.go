@@ -1,0 +1,199 @@
+// Package httpapi is the search service's internal HTTP API (see openapi.yaml): GET /search
+// with filters, facets and opaque search_after cursors, and the admin endpoints for rebuild
+// and drift. Errors are problem+json; errorFor is the one mapping from domain errors.
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"polyshop/services/search/internal/search"
+	"polyshop/shared/httpx"
+)
+
+// API serves the search endpoints.
+type API struct {
+	log *slog.Logger
+	svc *search.Service
+}
+
+// New returns the API over svc.
+func New(log *slog.Logger, svc *search.Service) *API { return &API{log: log, svc: svc} }
+
+// Handler returns the complete handler: routes, health endpoints and middleware.
+func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
+	mux.Handle("GET /search", h(a.search))
+	mux.Handle("POST /admin/rebuild", h(a.rebuild))
+	mux.Handle("GET /admin/drift", h(a.drift))
+	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
+		return httpx.NotFound("No such endpoint.")
+	}))
+	health.Register(mux, reg)
+	var mreg prometheus.Registerer = prometheus.DefaultRegisterer
+	if reg != nil {
+		mreg = reg
+	}
+	return httpx.Chain(mux,
+		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("search"),
+		httpx.Metrics(mreg, "search"), httpx.AccessLog(a.log))
+}
+
+// errorFor is the one table from domain errors to HTTP problems.
+func errorFor(err error) error {
+	switch {
+	case errors.Is(err, search.ErrRebuildRunning):
+		return httpx.Conflict("A rebuild is already running.")
+	case errors.Is(err, search.ErrUnavailable):
+		return httpx.Unavailable("The search engine is unavailable; retry shortly.")
+	case errors.Is(err, search.ErrCatalogUnavailable):
+		return httpx.Unavailable("The catalog service is unavailable; retry shortly.")
+	}
+	return err
+}
+
+// SearchResponse is the body of GET /search.
+type SearchResponse struct {
+	Hits       []search.Hit  `json:"hits"`
+	Total      int64         `json:"total"`
+	Facets     search.Facets `json:"facets"`
+	NextCursor string        `json:"nextCursor,omitempty"`
+}
+
+func (a *API) search(w http.ResponseWriter, r *http.Request) error {
+	q, err := ParseQuery(r)
+	if err != nil {
+		return err
+	}
+	res, err := a.svc.Search(r.Context(), q)
+	if err != nil {
+		return errorFor(err)
+	}
+	resp := SearchResponse{Hits: res.Hits, Total: res.Total, Facets: res.Facets}
+	if res.Next != nil {
+		resp.NextCursor = EncodeCursor(*res.Next)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+// ParseQuery validates the query parameters of GET /search; every problem is reported with
+// its parameter name.
+func ParseQuery(r *http.Request) (search.Query, error) {
+	v := r.URL.Query()
+	q := search.Query{Limit: search.DefaultLimit}
+	var fields []httpx.FieldError
+	bad := func(field, reason string) { fields = append(fields, httpx.FieldError{Field: field, Reason: reason}) }
+	for key := range v {
+		switch key {
+		case "q", "category", "minPrice", "maxPrice", "inStock", "cursor", "limit":
+			if len(v[key]) > 1 {
+				bad(key, "is given more than once")
+			}
+		default:
+			bad(key, "is not a parameter of this endpoint")
+		}
+	}
+	q.Text = strings.TrimSpace(v.Get("q"))
+	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > search.MaxQueryLen {
+		bad("q", fmt.Sprintf("must be valid text of at most %d characters", search.MaxQueryLen))
+	}
+	q.Category = v.Get("category")
+	if len(q.Category) > 64 {
+		bad("category", "is too long")
+	}
+	price := func(key string) *int64 {
+		s := v.Get(key)
+		if s == "" {
+			return nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			bad(key, "must be a non-negative integer amount in minor units")
+			return nil
+		}
+		return &n
+	}
+	q.MinPrice, q.MaxPrice = price("minPrice"), price("maxPrice")
+	if q.MinPrice != nil && q.MaxPrice != nil && *q.MinPrice > *q.MaxPrice {
+		bad("minPrice", "must not be greater than maxPrice")
+	}
+	if s := v.Get("inStock"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			bad("inStock", "must be true or false")
+		} else {
+			q.InStock = &b
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > search.MaxLimit {
+			bad("limit", fmt.Sprintf("must be an integer between 1 and %d", search.MaxLimit))
+		} else {
+			q.Limit = n
+		}
+	}
+	if s := v.Get("cursor"); s != "" {
+		c, ok := DecodeCursor(s)
+		if !ok {
+			bad("cursor", "is not a cursor this service issued")
+		} else {
+			q.After = &c
+		}
+	}
+	if len(fields) > 0 {
+		return search.Query{}, httpx.BadRequest("The search parameters are not valid.", fields...)
+	}
+	return q, nil
+}
+
+// EncodeCursor makes the opaque cursor of a page's last sort key.
+func EncodeCursor(c search.Cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor.
+func DecodeCursor(s string) (search.Cursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return search.Cursor{}, false
+	}
+	var c search.Cursor
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return search.Cursor{}, false
+	}
+	if _, err := uuid.Parse(c.ID); err != nil {
+		return search.Cursor{}, false
+	}
+	return c, true
+}
+
+func (a *API) rebuild(w http.ResponseWriter, r *http.Request) error {
+	rep, err := a.svc.Rebuild(r.Context())
+	if err != nil {
+		return errorFor(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, rep)
+}
+
+func (a *API) drift(w http.ResponseWriter, r *http.Request) error {
+	rep, err := a.svc.Drift(r.Context())
+	if err != nil {
+		return errorFor(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,244 @@
+// Command search is Polyshop's product search: a read model (CQRS) in Elasticsearch fed by
+// the catalog's events, rebuildable from the CATALOG stream at any time.
+//
+//	search           serve the HTTP API and consume catalog events (default)
+//	search rebuild   replay the CATALOG stream into a new index and swap the alias
+//	search drift     compare the index with the catalog and print the differences
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"polyshop/services/search/internal/catalogclient"
+	"polyshop/services/search/internal/esindex"
+	"polyshop/services/search/internal/httpapi"
+	"polyshop/services/search/internal/replay"
+	"polyshop/services/search/internal/search"
+	"polyshop/shared/broker"
+	"polyshop/shared/config"
+	"polyshop/shared/httpx"
+	"polyshop/shared/obs"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, os.Args[1:]...); err != nil {
+		fmt.Fprintln(os.Stderr, "search:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is the service's configuration; see README.md for each variable.
+type Config struct {
+	HTTPAddr        string
+	ES              esindex.Config
+	NATSURL         string
+	Durable         string
+	Concurrency     int
+	CatalogURL      string
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+}
+
+func loadConfig(getenv config.Getenv) (Config, error) {
+	r := config.New(getenv)
+	c := Config{
+		HTTPAddr: r.String("SEARCH_HTTP_ADDR", "127.0.0.1:8088"),
+		ES: esindex.Config{
+			URL:      r.Required("SEARCH_ELASTICSEARCH_URL"),
+			Username: r.String("SEARCH_ELASTICSEARCH_USERNAME", "search"),
+			Password: r.String("SEARCH_ELASTICSEARCH_PASSWORD", ""),
+			Alias:    r.String("SEARCH_ELASTICSEARCH_ALIAS", "products"),
+		},
+		NATSURL:         r.Required("SEARCH_NATS_URL"),
+		Durable:         r.String("SEARCH_CONSUMER", "search"),
+		Concurrency:     r.Int("SEARCH_CONSUMER_CONCURRENCY", 4),
+		CatalogURL:      r.String("CATALOG_URL", "http://127.0.0.1:8083"),
+		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(r.String("SEARCH_LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("SEARCH_LOG_LEVEL: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...string) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := obs.NewLogger(stdout, "search", cfg.LogLevel)
+	if cmd != "serve" {
+		// The one-shot commands print their report on stdout; logs go to stderr.
+		log = obs.NewLogger(os.Stderr, "search", cfg.LogLevel)
+	}
+	log.InfoContext(ctx, "starting", "command", cmd, "http_addr", cfg.HTTPAddr,
+		"elasticsearch_url", config.Redact(cfg.ES.URL), "elasticsearch_username", cfg.ES.Username,
+		"elasticsearch_password", redacted(cfg.ES.Password), "alias", cfg.ES.Alias,
+		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "concurrency", cfg.Concurrency,
+		"catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+
+	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
+
+	idx, err := esindex.New(cfg.ES)
+	if err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := idx.Ensure(startCtx); err != nil {
+		return fmt.Errorf("elasticsearch: %w", err)
+	}
+	nc, err := broker.Connect(startCtx, cfg.NATSURL, "search", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	src := replay.New(nc.JetStream(), broker.StreamName("catalog"), search.Subjects, 500, log)
+	cat := catalogclient.New(cfg.CatalogURL, httpx.NewClient(30*time.Second))
+	svc := search.NewService(idx, src, cat, log)
+
+	switch cmd {
+	case "rebuild":
+		rep, err := svc.Rebuild(ctx)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, rep)
+	case "drift":
+		rep, err := svc.Drift(ctx)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(stdout, rep); err != nil {
+			return err
+		}
+		if !rep.InSync() {
+			return errors.New("drift found")
+		}
+		return nil
+	case "serve":
+	default:
+		return fmt.Errorf("unknown command %q (want serve, rebuild or drift)", cmd)
+	}
+
+	if err := nc.EnsureDLQ(startCtx); err != nil {
+		return err
+	}
+	cons := startConsumer(ctx, nc, svc, cfg, log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	health := httpx.Health{Checks: map[string]func(context.Context) error{
+		"elasticsearch": idx.Ping,
+		"nats":          nc.Ready,
+		"consumer":      cons.ready,
+	}}
+	api := httpapi.New(log, svc)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(health, reg), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+
+	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelStop()
+	if err := cons.stop(stopCtx); err != nil {
+		log.Warn("stop consumer", "err", err)
+	}
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	return nil
+}
+
+// consumer starts the durable consumer, retrying while the CATALOG stream does not exist
+// yet (the catalog creates it; the search user may not).
+type consumer struct {
+	mu   sync.Mutex
+	sub  *broker.Subscription
+	done chan struct{}
+	err  error
+}
+
+func startConsumer(ctx context.Context, nc *broker.Conn, svc *search.Service, cfg Config, log *slog.Logger) *consumer {
+	c := &consumer{done: make(chan struct{}), err: errors.New("consumer not started yet")}
+	go func() {
+		defer close(c.done)
+		for {
+			sub, err := nc.Consume(ctx, broker.ConsumerSpec{
+				Stream:      broker.StreamName("catalog"),
+				Durable:     cfg.Durable,
+				Subjects:    search.Subjects,
+				Concurrency: cfg.Concurrency,
+			}, svc.Handle)
+			c.mu.Lock()
+			c.sub, c.err = sub, err
+			c.mu.Unlock()
+			if err == nil {
+				log.InfoContext(ctx, "consuming", "stream", "CATALOG", "durable", cfg.Durable)
+				return
+			}
+			log.WarnContext(ctx, "cannot start consumer yet; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	return c
+}
+
+func (c *consumer) ready(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *consumer) stop(ctx context.Context) error {
+	<-c.done
+	c.mu.Lock()
+	sub := c.sub
+	c.mu.Unlock()
+	if sub == nil {
+		return nil
+	}
+	return sub.Stop(ctx)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
