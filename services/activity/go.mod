@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/gocql/gocql v1.7.0
+	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/prometheus/client_golang v1.24.1
 	polyshop/shared v0.0.0

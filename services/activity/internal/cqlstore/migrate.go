@@ -118,11 +118,12 @@ func Migrate(ctx context.Context, s *gocql.Session, fsys fs.FS, log *slog.Logger
 
 func acquire(ctx context.Context, s *gocql.Session, owner string, log *slog.Logger) error {
 	for attempt := 1; ; attempt++ {
-		var name, holder string
-		var at time.Time
+		// MapScanCAS: when the insert is not applied, Cassandra returns the existing row's
+		// columns in its own order.
+		existing := map[string]any{}
 		applied, err := s.Query(`INSERT INTO schema_lock (name, owner, acquired_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL `+
 			fmt.Sprint(int(lockTTL.Seconds())), lockName, owner, time.Now()).
-			WithContext(ctx).ScanCAS(&name, &holder, &at)
+			WithContext(ctx).MapScanCAS(existing)
 		if err != nil {
 			return fmt.Errorf("migrate: take lock: %w", err)
 		}
@@ -130,11 +131,11 @@ func acquire(ctx context.Context, s *gocql.Session, owner string, log *slog.Logg
 			return nil
 		}
 		if attempt == 1 {
-			log.InfoContext(ctx, "migrate: waiting for another instance's schema lock", "holder", holder, "since", at)
+			log.InfoContext(ctx, "migrate: waiting for another instance's schema lock", "holder", existing["owner"], "since", existing["acquired_at"])
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("migrate: waiting for schema lock held by %s: %w", holder, ctx.Err())
+			return fmt.Errorf("migrate: waiting for schema lock held by %v: %w", existing["owner"], ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
