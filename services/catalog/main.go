@@ -44,7 +44,7 @@ type Config struct {
 	MongoURI        string
 	MongoDatabase   string
 	NATSURL         string
-	OutboxPoll      time.Duration
+	OutboxScan      time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 }
@@ -56,7 +56,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		MongoURI:        r.Required("CATALOG_MONGODB_URI"),
 		MongoDatabase:   r.String("CATALOG_MONGODB_DATABASE", "catalog"),
 		NATSURL:         r.Required("CATALOG_NATS_URL"),
-		OutboxPoll:      r.Duration("CATALOG_OUTBOX_POLL", 50*time.Millisecond),
+		OutboxScan:      r.Duration("CATALOG_OUTBOX_SCAN_INTERVAL", time.Second),
 		ShutdownTimeout: r.Duration("CATALOG_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("CATALOG_LOG_LEVEL", "info"))); err != nil {
@@ -76,7 +76,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log := obs.NewLogger(stdout, "catalog", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
 		"mongodb_uri", config.Redact(cfg.MongoURI), "mongodb_database", cfg.MongoDatabase,
-		"nats_url", config.Redact(cfg.NATSURL), "outbox_poll", cfg.OutboxPoll.String(),
+		"nats_url", config.Redact(cfg.NATSURL), "outbox_scan_interval", cfg.OutboxScan.String(),
 		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "catalog", getenv)
@@ -96,7 +96,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		defer cancel()
 		_ = client.Disconnect(dctx)
 	}()
-	store := mongostore.New(client.Database(cfg.MongoDatabase))
+	store, err := mongostore.New(startCtx, client.Database(cfg.MongoDatabase))
+	if err != nil {
+		return err
+	}
 	if err := store.Migrate(startCtx); err != nil {
 		return err
 	}
@@ -114,7 +117,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	// The relay outlives the HTTP server, so events of the last requests still go out.
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
-	obox := mongostore.NewOutbox(store, cfg.OutboxPoll)
+	obox := mongostore.NewOutbox(store, cfg.OutboxScan)
 	relay := outbox.NewRelay(obox, nc, log)
 	relayDone := make(chan struct{})
 	go func() {

@@ -1,2 +1,174 @@
+// Command seed fills the catalog with deterministic demo products through its HTTP API
+// (the catalog's internal API, or the gateway's public one with an admin login). The same
+// -seed always produces the same products. It does nothing when the catalog already holds
+// products, unless -force is given, so ./scripts/up can run it on every start.
+//
+//	go run ./cmd/seed -n 1000 -seed 1 -url http://127.0.0.1:8083
+//	go run ./cmd/seed -url http://127.0.0.1:8080 -gateway -email admin@polyshop.local -password ...
 package main
-func main() {}
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"polyshop/services/catalog/internal/seed"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "seed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	n := fs.Int("n", 1000, "number of products")
+	seedVal := fs.Uint64("seed", 1, "PRNG seed; the same seed gives the same products")
+	base := fs.String("url", envOr("CATALOG_URL", "http://127.0.0.1:8083"), "catalog base URL, or the gateway's with -gateway")
+	gateway := fs.Bool("gateway", false, "talk to the gateway's /api routes and log in as admin")
+	email := fs.String("email", os.Getenv("ADMIN_EMAIL"), "admin e-mail for -gateway")
+	password := fs.String("password", os.Getenv("ADMIN_PASSWORD"), "admin password for -gateway")
+	workers := fs.Int("c", 8, "concurrent requests")
+	force := fs.Bool("force", false, "seed even when products exist")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := &client{base: strings.TrimRight(*base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	if *gateway {
+		c.prefix = "/api"
+		if err := c.login(ctx, *email, *password); err != nil {
+			return err
+		}
+	}
+	if !*force {
+		has, err := c.hasProducts(ctx)
+		if err != nil {
+			return err
+		}
+		if has {
+			fmt.Fprintln(stdout, "seed: the catalog already has products; nothing to do (use -force to add more)")
+			return nil
+		}
+	}
+	start := time.Now()
+	var (
+		next    atomic.Int64
+		created atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		firstE  error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range max(*workers, 1) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= *n || ctx.Err() != nil {
+					return
+				}
+				if err := c.create(ctx, seed.Product(*seedVal, i)); err != nil {
+					errOnce.Do(func() { firstE = fmt.Errorf("product %d: %w", i, err); cancel() })
+					return
+				}
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstE != nil {
+		return firstE
+	}
+	fmt.Fprintf(stdout, "seed: created %d products (seed %d) in %s\n", created.Load(), *seedVal, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+type client struct {
+	base, prefix, token string
+	http                *http.Client
+}
+
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+c.prefix+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func (c *client) login(ctx context.Context, email, password string) error {
+	if email == "" || password == "" {
+		return errors.New("-gateway needs -email and -password (or ADMIN_EMAIL, ADMIN_PASSWORD)")
+	}
+	var s struct {
+		Token string `json:"token"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/sessions", map[string]string{"email": email, "password": password}, &s); err != nil {
+		return fmt.Errorf("log in as %s: %w", email, err)
+	}
+	c.token = s.Token
+	return nil
+}
+
+func (c *client) hasProducts(ctx context.Context) (bool, error) {
+	var page struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/products?limit=1", nil, &page); err != nil {
+		return false, fmt.Errorf("check for existing products: %w", err)
+	}
+	return len(page.Items) > 0, nil
+}
+
+func (c *client) create(ctx context.Context, p any) error {
+	return c.do(ctx, http.MethodPost, "/products", p, nil)
+}

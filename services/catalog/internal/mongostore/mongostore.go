@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -31,13 +33,51 @@ const maxAttempts = 8
 type Store struct {
 	db   *mongo.Database
 	coll *mongo.Collection
+	// written carries ids of documents that just got pending events, so this process's
+	// relay publishes them at once instead of finding them by a scan (see Outbox).
+	written chan string
+	kick    chan struct{} // capacity 1: wakes the relay's Wait
+	// serverGuard: the version condition goes into the update's filter (MongoDB). FerretDB
+	// v1 on SQLite evaluates any filter other than a lone _id by reading the whole
+	// collection (hundreds of milliseconds per write at a thousand products), so there the
+	// condition is checked under a per-product lock held across read and write instead.
+	// That is correct for one catalog instance per FerretDB, which is how the native stack
+	// runs it; compose runs MongoDB, where the filter guards across instances.
+	serverGuard bool
+	locks       [256]sync.Mutex
 }
 
 var _ catalog.Store = (*Store)(nil)
 
-// New returns a Store on db.
-func New(db *mongo.Database) *Store {
-	return &Store{db: db, coll: db.Collection(Collection)}
+// New returns a Store on db. It asks the server whether it is FerretDB (buildInfo) to
+// choose how version conditions are enforced; see Store.
+func New(ctx context.Context, db *mongo.Database) (*Store, error) {
+	var info bson.M
+	if err := db.Client().Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return nil, fmt.Errorf("mongodb buildInfo: %w", err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	return &Store{
+		db: db, coll: db.Collection(Collection), serverGuard: !ferret,
+		written: make(chan string, 4096), kick: make(chan struct{}, 1),
+	}, nil
+}
+
+// lock serialises read-modify-write cycles on one product within this process.
+func (s *Store) lock(id string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// guard returns the filter of a write conditioned on the product still being at version.
+func (s *Store) guard(id string, version int64) bson.D {
+	if s.serverGuard {
+		return bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}}
+	}
+	return bson.D{{Key: "_id", Value: id}}
 }
 
 // Collection returns the products collection, for the outbox relay.
@@ -223,6 +263,7 @@ func (s *Store) Insert(ctx context.Context, p catalog.Product, evs []events.Enve
 	if _, err := s.coll.InsertOne(ctx, raw); err != nil {
 		return fmt.Errorf("insert product %s: %w", p.ID, err)
 	}
+	s.hint(p.ID)
 	return nil
 }
 
@@ -243,6 +284,8 @@ func (s *Store) Get(ctx context.Context, id string) (catalog.Product, error) {
 // a concurrent writer makes it match nothing; the state and the pushed events then are
 // not written, and the loop starts over from a fresh read.
 func (s *Store) Update(ctx context.Context, id string, fn func(*catalog.Product) ([]events.Envelope, error)) (catalog.Product, error) {
+	unlock := s.lock(id)
+	defer unlock()
 	for range maxAttempts {
 		p, err := s.Get(ctx, id)
 		if err != nil {
@@ -275,15 +318,29 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*catalog.Product)
 			{Key: "$set", Value: set},
 			{Key: "$push", Value: bson.D{{Key: outboxField, Value: bson.D{{Key: "$each", Value: pending}}}}},
 		}
-		res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "version", Value: read}}, update)
+		res, err := s.coll.UpdateOne(ctx, s.guard(id, read), update)
 		if err != nil {
 			return catalog.Product{}, fmt.Errorf("update product %s: %w", id, err)
 		}
 		if res.MatchedCount == 1 {
+			s.hint(id)
 			return p, nil
 		}
 	}
 	return catalog.Product{}, catalog.ErrBusy
+}
+
+// hint tells the relay of this process that id has pending events; when the relay is
+// behind and the buffer is full the id is dropped, and the relay's periodic scan finds it.
+func (s *Store) hint(id string) {
+	select {
+	case s.written <- id:
+	default:
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // List implements catalog.Store.

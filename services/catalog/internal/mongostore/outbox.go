@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -46,23 +47,33 @@ func pendingEvents(evs []events.Envelope) ([]pendingEvent, error) {
 // Outbox is the relay side of the in-document outbox: an outbox.Store over the products
 // collection.
 //
+// Finding pending events: FerretDB v1 on SQLite evaluates most filters in its own process
+// after reading every document, so a query on outboxPending costs a collection scan. The
+// relay therefore works from the ids this process's Store has just written (a lookup by
+// _id, which FerretDB answers from its primary key), and scans the collection only every
+// scan interval, to pick up what other instances or a crashed run left behind.
+//
 // Why not shared/outbox/mongooutbox: it did not exist yet when the catalog was written. This
-// adapter follows the same contract (outbox.Store); swapping it for the shared one is a
-// change in main.go and in the two writes above.
+// adapter follows the same contract (outbox.Store).
 type Outbox struct {
-	coll *mongo.Collection
-	poll time.Duration
+	store    *Store
+	coll     *mongo.Collection
+	written  <-chan string
+	kick     <-chan struct{}
+	scan     time.Duration
+	lastScan time.Time
+	mu       sync.Mutex // one Drain at a time per process
 }
 
 var _ outbox.Store = (*Outbox)(nil)
 
-// NewOutbox returns the relay side of s's outbox. The relay's Wait polls every poll
-// interval (FerretDB has no change streams to wake it).
-func NewOutbox(s *Store, poll time.Duration) *Outbox {
-	if poll <= 0 {
-		poll = 100 * time.Millisecond
+// NewOutbox returns the relay side of s's outbox, scanning the whole collection for
+// pending events every scan interval.
+func NewOutbox(s *Store, scan time.Duration) *Outbox {
+	if scan <= 0 {
+		scan = time.Second
 	}
-	return &Outbox{coll: s.coll, poll: poll}
+	return &Outbox{store: s, coll: s.coll, written: s.written, kick: s.kick, scan: scan}
 }
 
 type outboxDoc struct {
@@ -71,23 +82,19 @@ type outboxDoc struct {
 	Outbox  []pendingEvent `bson:"outbox"`
 }
 
-// Drain implements outbox.Store. It takes up to limit documents with pending events and
-// publishes each document's events in order, stopping at a document's first failure so its
-// later events wait. Published events are removed with an update guarded by the version
-// that was read; a concurrent change (which always bumps the version and appends events)
-// makes the guard fail, and the removal is redone on a fresh read. Two relays may publish
-// the same event; the broker's de-duplication by event id drops the second copy.
+// Drain implements outbox.Store. It takes up to limit documents with pending events (those
+// just written by this process, or all of them when a scan is due) and publishes each
+// document's events in order, stopping at a document's first failure so its later events
+// wait. Published events are removed with an update guarded by the version that was read;
+// a concurrent change (which always bumps the version and appends events) makes the guard
+// fail, and the removal is redone on a fresh read. Two relays may publish the same event;
+// the broker's de-duplication by event id drops the second copy.
 func (o *Outbox) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
-	cur, err := o.coll.Find(ctx, bson.D{{Key: outboxPendingField, Value: true}},
-		options.Find().SetLimit(int64(limit)).SetProjection(bson.D{
-			{Key: "_id", Value: 1}, {Key: "version", Value: 1}, {Key: outboxField, Value: 1},
-		}))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	docs, err := o.pending(ctx, limit)
 	if err != nil {
-		return 0, fmt.Errorf("find pending events: %w", err)
-	}
-	var docs []outboxDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return 0, fmt.Errorf("read pending events: %w", err)
+		return 0, err
 	}
 	sent := 0
 	var firstErr error
@@ -111,23 +118,82 @@ func (o *Outbox) Drain(ctx context.Context, limit int, publish func(context.Cont
 		}
 		sent += len(done)
 	}
+	if firstErr != nil {
+		o.lastScan = time.Time{} // look at everything again on the next try
+	}
 	return sent, firstErr
 }
 
-// remove takes the events in done out of d's outbox, re-reading when d changed meanwhile.
+var outboxProjection = bson.D{{Key: "_id", Value: 1}, {Key: "version", Value: 1}, {Key: outboxField, Value: 1}}
+
+// pending returns documents with pending events: the hinted ones first; a scan only when
+// there are no hints and the scan interval has passed.
+func (o *Outbox) pending(ctx context.Context, limit int) ([]outboxDoc, error) {
+	if len(o.written) == 0 && time.Since(o.lastScan) >= o.scan {
+		o.lastScan = time.Now()
+		cur, err := o.coll.Find(ctx, bson.D{{Key: outboxPendingField, Value: true}},
+			options.Find().SetLimit(int64(limit)).SetProjection(outboxProjection))
+		if err != nil {
+			return nil, fmt.Errorf("find pending events: %w", err)
+		}
+		var docs []outboxDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, fmt.Errorf("read pending events: %w", err)
+		}
+		return docs, nil
+	}
+	seen := map[string]bool{}
+	var docs []outboxDoc
+	for len(docs) < limit {
+		var id string
+		select {
+		case id = <-o.written:
+		default:
+			return docs, nil
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		var d outboxDoc
+		err := o.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(outboxProjection)).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read pending events of %s: %w", id, err)
+		}
+		if len(d.Outbox) > 0 {
+			docs = append(docs, d)
+		}
+	}
+	return docs, nil
+}
+
+// remove takes the events in done out of d's outbox. It re-reads the document under the
+// product's lock and writes with the store's version guard, so events a concurrent change
+// appended stay pending.
 func (o *Outbox) remove(ctx context.Context, d outboxDoc, done map[string]bool) error {
 	if len(done) == 0 && len(d.Outbox) > 0 {
 		return nil
 	}
+	unlock := o.store.lock(d.ID)
+	defer unlock()
 	for range maxAttempts {
+		err := o.coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, options.FindOne().SetProjection(outboxProjection)).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("re-read outbox of %s: %w", d.ID, err)
+		}
 		rest := make([]pendingEvent, 0, len(d.Outbox))
 		for _, pe := range d.Outbox {
 			if !done[pe.ID] {
 				rest = append(rest, pe)
 			}
 		}
-		res, err := o.coll.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: d.ID}, {Key: "version", Value: d.Version}},
+		res, err := o.coll.UpdateOne(ctx, o.store.guard(d.ID, d.Version),
 			bson.D{{Key: "$set", Value: bson.D{{Key: outboxField, Value: rest}, {Key: outboxPendingField, Value: len(rest) > 0}}}})
 		if err != nil {
 			return fmt.Errorf("mark events of %s sent: %w", d.ID, err)
@@ -135,24 +201,25 @@ func (o *Outbox) remove(ctx context.Context, d outboxDoc, done map[string]bool) 
 		if res.MatchedCount == 1 {
 			return nil
 		}
-		err = o.coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
-			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "version", Value: 1}, {Key: outboxField, Value: 1}})).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("re-read outbox of %s: %w", d.ID, err)
-		}
 	}
 	return fmt.Errorf("mark events of %s sent: %w", d.ID, errors.New("document keeps changing"))
 }
 
-// Wait implements outbox.Store by sleeping for the poll interval (or d, if shorter).
+// Wait implements outbox.Store: it returns as soon as this process writes pending events,
+// when a scan is due, or after d.
 func (o *Outbox) Wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(min(d, o.poll))
+	if len(o.written) > 0 {
+		return nil
+	}
+	o.mu.Lock()
+	untilScan := o.scan - time.Since(o.lastScan)
+	o.mu.Unlock()
+	t := time.NewTimer(max(min(d, untilScan), 0))
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return nil
+	case <-o.kick:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
