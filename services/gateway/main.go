@@ -1,0 +1,184 @@
+// Command gateway is Polyshop's public entry point: a stateless backend-for-frontend that
+// authenticates at the edge and forwards to, or composes from, the internal services.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"polyshop/services/gateway/internal/httpapi"
+	"polyshop/shared/config"
+	"polyshop/shared/httpx"
+	"polyshop/shared/obs"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is the gateway's configuration; see README.md.
+type Config struct {
+	HTTPAddr        string
+	Up              httpapi.Upstreams
+	AdminEmail      string
+	AdminPassword   string
+	AuthCacheTTL    time.Duration
+	CookieSecure    bool
+	UpstreamTimeout time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+}
+
+func loadConfig(getenv config.Getenv) (Config, error) {
+	r := config.New(getenv)
+	c := Config{
+		HTTPAddr: r.String("GATEWAY_HTTP_ADDR", "127.0.0.1:8080"),
+		Up: httpapi.Upstreams{
+			Users:     r.String("USERS_URL", "http://127.0.0.1:8081"),
+			Sessions:  r.String("SESSIONS_URL", "http://127.0.0.1:8082"),
+			Catalog:   r.String("CATALOG_URL", "http://127.0.0.1:8083"),
+			Inventory: r.String("INVENTORY_URL", "http://127.0.0.1:8084"),
+			Orders:    r.String("ORDERS_URL", "http://127.0.0.1:8085"),
+			Payments:  r.String("PAYMENTS_URL", "http://127.0.0.1:8086"),
+			Activity:  r.String("ACTIVITY_URL", "http://127.0.0.1:8087"),
+			Search:    r.String("SEARCH_URL", "http://127.0.0.1:8088"),
+		},
+		AdminEmail:      r.String("ADMIN_EMAIL", ""),
+		AdminPassword:   r.String("ADMIN_PASSWORD", ""),
+		AuthCacheTTL:    r.Duration("GATEWAY_AUTH_CACHE_TTL", httpapi.DefaultAuthCacheTTL),
+		CookieSecure:    r.Bool("GATEWAY_COOKIE_SECURE", false),
+		UpstreamTimeout: r.Duration("GATEWAY_UPSTREAM_TIMEOUT", 10*time.Second),
+		ShutdownTimeout: r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(r.String("GATEWAY_LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("GATEWAY_LOG_LEVEL: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.AuthCacheTTL > httpapi.DefaultAuthCacheTTL {
+		return c, fmt.Errorf("config: GATEWAY_AUTH_CACHE_TTL=%s: at most %s, so logouts take effect within a second", c.AuthCacheTTL, httpapi.DefaultAuthCacheTTL)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := obs.NewLogger(stdout, "gateway", cfg.LogLevel)
+	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr, "upstreams", cfg.Up,
+		"admin_email", cfg.AdminEmail, "admin_password", redactSecret(cfg.AdminPassword),
+		"auth_cache_ttl", cfg.AuthCacheTTL.String(), "cookie_secure", cfg.CookieSecure,
+		"upstream_timeout", cfg.UpstreamTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+
+	shutdownTracing, err := obs.SetupTracing(ctx, "gateway", getenv)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
+
+	client := httpx.NewClient(cfg.UpstreamTimeout)
+	go ensureAdmin(ctx, log, client, cfg)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Ready when the services that authentication depends on answer.
+	checks := map[string]func(context.Context) error{
+		"users":    healthCheck(client, cfg.Up.Users),
+		"sessions": healthCheck(client, cfg.Up.Sessions),
+	}
+	api := httpapi.New(log, client, cfg.Up, httpapi.WithAuthCacheTTL(cfg.AuthCacheTTL),
+		httpapi.WithSecureCookie(cfg.CookieSecure), httpapi.WithRegistry(reg), httpapi.WithChecks(checks))
+	err = httpx.Serve(ctx, cfg.HTTPAddr, api.Routes(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	log.Info("stopped")
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func redactSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+func healthCheck(client *http.Client, base string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("healthz: %s", resp.Status)
+		}
+		return nil
+	}
+}
+
+// ensureAdmin makes sure the admin account of ADMIN_EMAIL / ADMIN_PASSWORD exists by calling
+// the users service's idempotent PUT /admin, retrying with backoff until users answers
+// (it may start after the gateway). A 4xx (such as a password the policy refuses) is
+// logged and not retried.
+func ensureAdmin(ctx context.Context, log *slog.Logger, client *http.Client, cfg Config) {
+	if cfg.AdminEmail == "" || cfg.AdminPassword == "" {
+		log.WarnContext(ctx, "ADMIN_EMAIL or ADMIN_PASSWORD not set: no admin account ensured")
+		return
+	}
+	body := fmt.Sprintf(`{"email":%q,"password":%q}`, cfg.AdminEmail, cfg.AdminPassword)
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, strings.TrimRight(cfg.Up.Users, "/")+"/admin", strings.NewReader(body))
+		if err != nil {
+			log.ErrorContext(ctx, "ensure admin", "err", err)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err == nil {
+			perr := httpx.ReadProblem(resp)
+			resp.Body.Close()
+			switch {
+			case perr == nil:
+				log.InfoContext(ctx, "admin account ensured", "email", cfg.AdminEmail, "created", resp.StatusCode == http.StatusCreated, "attempts", attempt)
+				return
+			case resp.StatusCode < 500:
+				log.ErrorContext(ctx, "admin account refused by users; fix ADMIN_EMAIL / ADMIN_PASSWORD", "status", resp.StatusCode, "problem", perr.Error())
+				return
+			}
+			err = perr
+		}
+		log.WarnContext(ctx, "users not ready to ensure the admin account; retrying", "attempt", attempt, "retry_in", wait.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
