@@ -3,6 +3,7 @@ module polyshop/services/gateway
 go 1.25.0
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/prometheus/client_golang v1.24.1
 	polyshop/shared v0.0.0
 )
