@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
+	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.53.1
 	github.com/prometheus/client_golang v1.24.1
