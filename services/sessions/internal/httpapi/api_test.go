@@ -32,7 +32,7 @@ const password = "correct horse 9"
 
 // fakeUsers stands in for the users service's POST /credentials/verify: every email in
 // accounts with the password above is valid.
-func fakeUsers(t *testing.T, accounts map[string]string) *httptest.Server {
+func fakeUsers(t testing.TB, accounts map[string]string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Email, Password string }
@@ -61,7 +61,7 @@ type env struct {
 	rdb   *redis.Client
 }
 
-func setup(t *testing.T, accounts map[string]string, cfg sessions.Config) env {
+func setup(t testing.TB, accounts map[string]string, cfg sessions.Config) env {
 	t.Helper()
 	rdb, prefix := redistest.Client(t, "SESSIONS_REDIS_URL")
 	store := redisstore.New(rdb, prefix)

@@ -37,7 +37,7 @@ type env struct {
 	pool *pgxpool.Pool
 }
 
-func setup(t *testing.T) env {
+func setup(t testing.TB) env {
 	t.Helper()
 	pool, _ := pgtest.Schema(t, "USERS_DATABASE_URL")
 	if err := pgstore.Migrate(context.Background(), pool); err != nil {
@@ -60,7 +60,7 @@ type response struct {
 	body   []byte
 }
 
-func (e env) do(t *testing.T, method, path, body string) response {
+func (e env) do(t testing.TB, method, path, body string) response {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -88,7 +88,7 @@ func (e env) count(t *testing.T, table string) int {
 	return n
 }
 
-func decode[T any](t *testing.T, b []byte) T {
+func decode[T any](t testing.TB, b []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(b, &v); err != nil {
