@@ -90,8 +90,6 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"nats":     bus.Ready,
 	}}.Register(mux, reg)
 
-	return httpx.Serve(ctx, cfg.HTTPAddr, httpx.Chain(mux,
-		httpx.Recover(log), httpx.RequestID, httpx.Correlation, httpx.Tracing(service),
-		httpx.Metrics(reg, service), httpx.AccessLog(log),
-	), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	return httpx.Serve(ctx, cfg.HTTPAddr, httpx.Standard(service, log, reg, mux), log,
+		httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 }

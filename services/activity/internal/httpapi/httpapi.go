@@ -32,17 +32,13 @@ func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handle
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
 	mux.Handle("GET /users/{id}/activity", h(a.userFeed))
 	mux.Handle("GET /activity/recent", h(a.recent))
-	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.NotFound("No such endpoint.")
-	}))
 	health.Register(mux, reg)
 	var mreg prometheus.Registerer = prometheus.DefaultRegisterer
 	if reg != nil {
 		mreg = reg
 	}
-	return httpx.Chain(mux,
-		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("activity"),
-		httpx.Metrics(mreg, "activity"), httpx.AccessLog(a.log))
+	// Unknown paths, internal ones of other services included, are 404 problems.
+	return httpx.Standard("activity", a.log, mreg, mux)
 }
 
 // errorFor is the one table from domain errors to HTTP problems; anything else is a 500

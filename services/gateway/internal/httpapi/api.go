@@ -103,14 +103,8 @@ func (a *API) Routes() http.Handler {
 		register(mux)
 	}
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
-	// Everything else, internal service paths included, is a 404 problem: nothing is
-	// proxied that was not registered above.
-	mux.Handle("/", httpx.Handler(a.log, func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.NotFound("No such endpoint: " + r.Method + " " + r.URL.Path + ".")
-	}))
-	return httpx.Chain(mux,
-		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("gateway"),
-		httpx.Metrics(a.reg, "gateway"), httpx.AccessLog(a.log))
+	// Unknown paths, internal ones of other services included, are 404 problems.
+	return httpx.Standard("gateway", a.log, a.reg, mux)
 }
 
 // principalKey carries the Principal of an authenticated request.

@@ -44,12 +44,8 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /users/{id}/sessions", h(a.list))
 	mux.Handle("DELETE /users/{id}/sessions", h(a.revokeAll))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
-	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.NotFound("No such endpoint: " + r.Method + " " + r.URL.Path + ".")
-	}))
-	return httpx.Chain(mux,
-		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("sessions"),
-		httpx.Metrics(a.reg, "sessions"), httpx.AccessLog(a.log))
+	// Unknown paths, internal ones of other services included, are 404 problems.
+	return httpx.Standard("sessions", a.log, a.reg, mux)
 }
 
 type loginRequest struct {

@@ -44,12 +44,8 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("POST /credentials/verify", h(a.verify))
 	mux.Handle("PUT /admin", h(a.ensureAdmin))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
-	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.NotFound("No such endpoint: " + r.Method + " " + r.URL.Path + ".")
-	}))
-	return httpx.Chain(mux,
-		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("users"),
-		httpx.Metrics(a.reg, "users"), httpx.AccessLog(a.log))
+	// Unknown paths, internal ones of other services included, are 404 problems.
+	return httpx.Standard("users", a.log, a.reg, mux)
 }
 
 // userJSON is a user as the API shows it: never any password material.
