@@ -1,0 +1,121 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"polyshop/shared/config"
+)
+
+// RunFunc is a service's run function, as its main.go declares it.
+type RunFunc func(ctx context.Context, getenv config.Getenv, stdout io.Writer) error
+
+// Service is a service started in-process by StartService.
+type Service struct {
+	// Addr is the host:port it listens on.
+	Addr   string
+	cancel context.CancelFunc
+	done   chan error
+	log    lockedBuffer
+	err    error
+	once   sync.Once
+}
+
+// StartService runs a service's run function with the stack's settings (Getenv, so exactly
+// infra/local.env), overridden by env, on a free loopback port given to it as addrVar
+// (e.g. "USERS_HTTP_ADDR"), and returns once its /readyz answers 200. If run returns first
+// — typically because an engine is down — the test is failed under CI=true and skipped
+// otherwise (Require). The service is stopped at cleanup; Stop stops it earlier.
+func StartService(t testing.TB, run RunFunc, addrVar string, env map[string]string) *Service {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{Addr: ln.Addr().String(), done: make(chan error, 1)}
+	ln.Close()
+	getenv := func(k string) string {
+		if k == addrVar {
+			return s.Addr
+		}
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return Getenv(k)
+	}
+	var ctx context.Context
+	ctx, s.cancel = context.WithCancel(context.Background())
+	go func() { s.done <- run(ctx, getenv, &s.log) }()
+	t.Cleanup(func() { s.Stop() })
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			Require(t, "the service's engines", err)
+			t.Fatalf("run returned before /readyz answered: %v\n%s", err, s.Log())
+		default:
+		}
+		if resp, err := client.Get("http://" + s.Addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz did not answer 200 within 60s:\n%s", s.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop cancels the service's context and returns what run returned: nil after a graceful
+// shutdown. Calling it again returns the same result.
+func (s *Service) Stop() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.err = <-s.done
+	})
+	return s.err
+}
+
+// Log returns everything the service has logged so far.
+func (s *Service) Log() string { return s.log.String() }
+
+// CheckNoSecrets fails the test if the value of any of the named variables (as Getenv reads
+// them) appears in the service's log.
+func (s *Service) CheckNoSecrets(t testing.TB, vars ...string) {
+	t.Helper()
+	log := s.Log()
+	for _, v := range vars {
+		if secret := Getenv(v); secret != "" && strings.Contains(log, secret) {
+			t.Errorf("the value of %s appears in the service's log", v)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the service's logger and the test can share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
