@@ -45,6 +45,7 @@ type Config struct {
 	MongoDatabase   string
 	NATSURL         string
 	OutboxScan      time.Duration
+	OutboxBatch     int
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 }
@@ -57,6 +58,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		MongoDatabase:   r.String("CATALOG_MONGODB_DATABASE", "catalog"),
 		NATSURL:         r.Required("CATALOG_NATS_URL"),
 		OutboxScan:      r.Duration("CATALOG_OUTBOX_SCAN_INTERVAL", time.Second),
+		OutboxBatch:     r.Int("CATALOG_OUTBOX_BATCH", 500),
 		ShutdownTimeout: r.Duration("CATALOG_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("CATALOG_LOG_LEVEL", "info"))); err != nil {
@@ -76,7 +78,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log := obs.NewLogger(stdout, "catalog", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
 		"mongodb_uri", config.Redact(cfg.MongoURI), "mongodb_database", cfg.MongoDatabase,
-		"nats_url", config.Redact(cfg.NATSURL), "outbox_scan_interval", cfg.OutboxScan.String(),
+		"nats_url", config.Redact(cfg.NATSURL), "outbox_scan_interval", cfg.OutboxScan.String(), "outbox_batch", cfg.OutboxBatch,
 		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "catalog", getenv)
@@ -118,7 +120,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	obox := mongostore.NewOutbox(store, cfg.OutboxScan)
-	relay := outbox.NewRelay(obox, nc, log)
+	relay := outbox.NewRelay(obox, nc, log, outbox.WithBatch(cfg.OutboxBatch))
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
