@@ -57,7 +57,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		MongoURI:        r.Required("CATALOG_MONGODB_URI"),
 		MongoDatabase:   r.String("CATALOG_MONGODB_DATABASE", "catalog"),
 		NATSURL:         r.Required("CATALOG_NATS_URL"),
-		OutboxScan:      r.Duration("CATALOG_OUTBOX_SCAN_INTERVAL", time.Second),
+		OutboxScan:      r.Duration("CATALOG_OUTBOX_SCAN_INTERVAL", 30*time.Second),
 		OutboxBatch:     r.Int("CATALOG_OUTBOX_BATCH", 500),
 		ShutdownTimeout: r.Duration("CATALOG_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
