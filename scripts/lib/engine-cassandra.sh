@@ -55,7 +55,8 @@ _cassandra_name() {
 
 cassandra_install() {
 	local jh cp="$CASSANDRA_HOME_DIR/classpath.txt" lib="$CASSANDRA_HOME_DIR/lib" jar
-	jh=$(_cassandra_java) || die "Cassandra 5.0 needs JDK 17 (or 11): apt-get install openjdk-17-jdk-headless"
+	jh=$(_cassandra_java) || { apt_install openjdk-17-jdk-headless && jh=$(_cassandra_java); } ||
+		die "Cassandra 5.0 needs JDK 17 (or 11): apt-get install openjdk-17-jdk-headless"
 	mkdir -p "$CASSANDRA_HOME_DIR"
 
 	# 1. The jars, resolved by Maven once (~/.m2 keeps them); again only when the pom changes.

@@ -9,7 +9,7 @@ ferretdb_install() {
 	if [ -x "$BIN/ferretdb" ] && [ -z "$(find "$src" -newer "$BIN/ferretdb" -type f 2>/dev/null | head -1)" ]; then
 		return 0
 	fi
-	info "building FerretDB (first time about 2 minutes)"
+	info "building FerretDB (first time about a minute)"
 	(cd "$src" && GOWORK=off go build -o "$BIN/ferretdb" .)
 }
 

@@ -6,6 +6,7 @@ NATS_VERSION=v2.15.2
 
 nats_install() {
 	go_env
+	command -v curl >/dev/null || apt_install curl
 	if [ -x "$BIN/nats-server" ] && "$BIN/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
 		return 0
 	fi
