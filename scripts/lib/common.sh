@@ -67,13 +67,17 @@ load_env() {
 # --- process control ------------------------------------------------------------------------
 pidfile() { echo "$RUN/$1.pid"; }
 
+# alive pid — true while the process exists and is not a zombie waiting to be reaped (a
+# daemon whose starter has exited is reaped by PID 1, which may take a while).
+alive() {
+	[ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"
+}
+
 # is_running name — true when the process recorded for name is alive.
 is_running() {
-	local pf pid
+	local pf
 	pf=$(pidfile "$1")
-	[ -f "$pf" ] || return 1
-	pid=$(cat "$pf")
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+	[ -f "$pf" ] && alive "$(cat "$pf")"
 }
 
 # start_daemon name cmd args... — starts cmd in its own session, output to $LOGS/name.log.
@@ -123,13 +127,13 @@ stop_daemon() {
 	pf=$(pidfile "$name")
 	[ -f "$pf" ] || return 0
 	pid=$(cat "$pf")
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	if alive "$pid"; then
 		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < grace * 5; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.2
+		for ((i = 0; i < grace * 10; i++)); do
+			alive "$pid" || break
+			sleep 0.1
 		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if alive "$pid"; then
 			warn "$name did not stop in ${grace}s; killing it"
 			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 		fi
