@@ -3,7 +3,7 @@
 //
 // This is the service's skeleton: it reads its configuration, reaches its own database and
 // NATS with its own credentials, serves /healthz, /readyz and /metrics, and shuts down
-// gracefully. Its domain arrives with the order saga (see ../../../shared/SPEC.md).
+// gracefully. Its domain arrives with the order saga (see README.md).
 package main
 
 import (
