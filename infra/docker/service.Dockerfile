@@ -5,7 +5,7 @@ ARG SERVICE
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # Modules first, so that source edits do not re-download dependencies.
-COPY go.work ./
+COPY go.work go.work.sum ./
 COPY shared/go.mod shared/go.sum ./shared/
 COPY infra/checks/go.mod infra/checks/go.sum ./infra/checks/
 COPY services ./services-mods
