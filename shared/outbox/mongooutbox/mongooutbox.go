@@ -11,6 +11,11 @@
 //
 // Write the state change with update operators merged with AppendUpdate (or insert with
 // AppendFields), inside Write; never replace a whole document that may have pending events.
+//
+// Cost on FerretDB v1: only a filter that is a lone _id is pushed down to SQLite, so the
+// relay's query on _outboxN and Write's lock documents read whole collections. That is fine
+// for small collections and for MongoDB; the catalog, whose collection is large, uses its own
+// adapter that follows its own writes by _id (services/catalog/internal/mongostore).
 package mongooutbox
 
 import (
