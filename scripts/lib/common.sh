@@ -175,14 +175,44 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# go_env — a Go toolchain with a download cache that survives between runs.
+# go_env — puts a Go toolchain of at least $GO_MIN on PATH. When the machine has none (or an
+# older one), Debian's golang-go bootstraps it: it downloads the official toolchain module
+# golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-<arch> through the Go module proxy into the
+# module cache, and that toolchain is used from then on.
+GO_MIN=1.26
+GO_VERSION=1.26.8
 go_env() {
-	command -v go >/dev/null || die "Go is required (https://go.dev/dl); it is not installed"
-	export GOFLAGS="${GOFLAGS:-}"
+	local gobin dir
+	gobin=$(command -v go || true)
+	if [ -n "$gobin" ] && _go_new_enough "$gobin"; then return 0; fi
+	dir=$(_go_toolchain_dir)
+	if [ ! -x "$dir/bin/go" ]; then
+		[ -x /usr/lib/go/bin/go ] || [ -n "$gobin" ] || apt_install golang-go ca-certificates
+		[ -n "$gobin" ] || gobin=/usr/lib/go/bin/go
+		info "installing Go $GO_VERSION (the toolchain module, through the Go module proxy)"
+		(cd / && GOFLAGS=-modcacherw GO111MODULE=on GOTOOLCHAIN=local "$gobin" mod download \
+			"golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-$(_go_arch)") ||
+			die "could not download Go $GO_VERSION"
+	fi
+	chmod +x "$dir/bin/go" "$dir/bin/gofmt" "$dir/pkg/tool/"*/* 2>/dev/null || true
+	export PATH="$dir/bin:$PATH" GOTOOLCHAIN=local
+	_go_new_enough "$dir/bin/go" || die "Go $GO_MIN or newer is required; $dir/bin/go is not"
+}
+
+_go_arch() { case "$(uname -m)" in aarch64 | arm64) echo arm64 ;; *) echo amd64 ;; esac; }
+_go_toolchain_dir() {
+	echo "${GOMODCACHE:-${GOPATH:-$HOME/go}/pkg/mod}/golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-$(_go_arch)"
+}
+_go_new_enough() {
+	local v
+	v=$(GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) || return 1
+	v=${v#go}
+	[ "$(printf '%s\n%s\n' "$GO_MIN" "$v" | sort -V | head -1)" = "$GO_MIN" ]
 }
 
 # probe args... — the readiness checker with real clients (infra/checks/cmd/probe).
 probe() {
+	go_env
 	if [ ! -x "$BIN/probe" ] || [ -n "$(find "$POLYSHOP_ROOT/infra/checks" -newer "$BIN/probe" -name '*.go' 2>/dev/null | head -1)" ]; then
 		(cd "$POLYSHOP_ROOT/infra/checks" && GOWORK=off go build -o "$BIN/probe" ./cmd/probe)
 	fi
