@@ -154,27 +154,15 @@ ORDER BY c.seq`, limit)
 	}
 
 	var sent []string
-	var firstErr error
-	failed := map[string]bool{}
+	var pub outbox.InOrder
 	for _, r := range pending {
-		if failed[r.agg] {
-			continue
-		}
-		e, err := events.Parse([]byte(r.env))
-		if err == nil {
-			err = publish(ctx, e)
-		}
+		ok, err := pub.Publish(ctx, publish, r.agg, r.id, r.env)
 		if err != nil {
-			failed[r.agg] = true
-			if firstErr == nil {
-				firstErr = fmt.Errorf("%w: %s: %w", outbox.ErrNotPublished, r.id, err)
-			}
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
-			}
-			continue
+			return 0, err
 		}
-		sent = append(sent, r.id)
+		if ok {
+			sent = append(sent, r.id)
+		}
 	}
 	if len(sent) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, sent); err != nil {
@@ -184,7 +172,7 @@ ORDER BY c.seq`, limit)
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("outbox drain: commit: %w", err)
 	}
-	return len(sent), firstErr
+	return len(sent), pub.Err()
 }
 
 // Wait implements outbox.Store: it LISTENs on Channel over a connection of its own (taken

@@ -86,29 +86,17 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 		return 0, fmt.Errorf("outbox drain: xrange: %w", err)
 	}
 	var sent []string
-	var firstErr error
-	failed := map[string]bool{}
+	var pub outbox.InOrder
 	for _, m := range entries {
 		agg, _ := m.Values["aggregate"].(string)
-		if failed[agg] {
-			continue
-		}
 		env, _ := m.Values["envelope"].(string)
-		e, err := events.Parse([]byte(env))
-		if err == nil {
-			err = publish(ctx, e)
-		}
+		ok, err := pub.Publish(ctx, publish, agg, m.ID, env)
 		if err != nil {
-			failed[agg] = true
-			if firstErr == nil {
-				firstErr = fmt.Errorf("%w: %s: %w", outbox.ErrNotPublished, m.ID, err)
-			}
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
-			}
-			continue
+			return 0, err
 		}
-		sent = append(sent, m.ID)
+		if ok {
+			sent = append(sent, m.ID)
+		}
 	}
 	if len(entries) > 0 {
 		s.mu.Lock()
@@ -120,7 +108,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 			return 0, fmt.Errorf("outbox drain: xdel: %w", err)
 		}
 	}
-	return len(sent), firstErr
+	return len(sent), pub.Err()
 }
 
 // Wait implements outbox.Store with XREAD BLOCK for entries newer than the last drain saw,

@@ -102,18 +102,12 @@ func (o *Outbox) Drain(ctx context.Context, limit int, publish func(context.Cont
 		return 0, err
 	}
 	sent := 0
-	var firstErr error
+	var pub outbox.InOrder
 	for _, d := range docs {
 		done := map[string]bool{}
 		for _, pe := range d.Outbox {
-			e, err := events.Parse([]byte(pe.Envelope))
-			if err == nil {
-				err = publish(ctx, e)
-			}
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%w: %s: %w", outbox.ErrNotPublished, pe.ID, err)
-				}
+			// A cancelled ctx surfaces below, when the removal's own calls fail.
+			if ok, _ := pub.Publish(ctx, publish, d.ID, pe.ID, pe.Envelope); !ok {
 				break
 			}
 			done[pe.ID] = true
@@ -123,10 +117,10 @@ func (o *Outbox) Drain(ctx context.Context, limit int, publish func(context.Cont
 		}
 		sent += len(done)
 	}
-	if firstErr != nil {
+	if pub.Err() != nil {
 		o.lastScan = time.Time{} // look at everything again on the next try
 	}
-	return sent, firstErr
+	return sent, pub.Err()
 }
 
 var outboxProjection = bson.D{{Key: "_id", Value: 1}, {Key: "version", Value: 1}, {Key: outboxField, Value: 1}}
