@@ -183,8 +183,10 @@ GO_MIN=1.26
 GO_VERSION=1.26.8
 go_env() {
 	local gobin dir
+	# Checked once per run: readiness polls call probe, and probe calls go_env.
+	[ -z "${POLYSHOP_GO_CHECKED:-}" ] || return 0
 	gobin=$(command -v go || true)
-	if [ -n "$gobin" ] && _go_new_enough "$gobin"; then return 0; fi
+	if [ -n "$gobin" ] && _go_new_enough "$gobin"; then export POLYSHOP_GO_CHECKED=1; return 0; fi
 	dir=$(_go_toolchain_dir)
 	if [ ! -x "$dir/bin/go" ]; then
 		[ -x /usr/lib/go/bin/go ] || [ -n "$gobin" ] || apt_install golang-go ca-certificates
@@ -197,6 +199,7 @@ go_env() {
 	chmod +x "$dir/bin/go" "$dir/bin/gofmt" "$dir/pkg/tool/"*/* 2>/dev/null || true
 	export PATH="$dir/bin:$PATH" GOTOOLCHAIN=local
 	_go_new_enough "$dir/bin/go" || die "Go $GO_MIN or newer is required; $dir/bin/go is not"
+	export POLYSHOP_GO_CHECKED=1
 }
 
 _go_arch() { case "$(uname -m)" in aarch64 | arm64) echo arm64 ;; *) echo amd64 ;; esac; }
