@@ -54,12 +54,15 @@ var samples = map[string]struct {
 		Category: "kitchen", Price: eur(1499), Attributes: map[string]any{"colour": "red", "tags": []any{"tea", "ceramic"}}, UpdatedAt: t0}},
 	events.TypeProductPriceChanged: {productID, &events.ProductPriceChanged{ProductID: productID, Old: eur(1299), New: eur(1499), ChangedAt: t0}},
 	events.TypeProductDeleted:      {productID, &events.ProductDeleted{ProductID: productID, DeletedAt: t0}},
-	events.TypeStockReserved: {orderID, &events.StockReserved{OrderID: orderID, ReservationID: resID,
+	events.TypeStockReserved: {orderID, &events.StockReserved{OrderID: orderID, UserID: userID, ReservationID: resID,
 		Items: []events.StockItem{{ProductID: productID, Quantity: 2}}, ReservedAt: t0, ExpiresAt: t0.Add(15 * time.Minute)}},
-	events.TypeStockReservationFailed: {orderID, &events.StockReservationFailed{OrderID: orderID, Reason: "insufficient_stock",
+	events.TypeStockReservationFailed: {orderID, &events.StockReservationFailed{OrderID: orderID, UserID: userID, Reason: "insufficient_stock",
 		Shortages: []events.StockShortage{{ProductID: productID, Requested: 5, Available: 3}}, FailedAt: t0}},
-	events.TypeStockReleased: {orderID, &events.StockReleased{OrderID: orderID, ReservationID: resID,
+	events.TypeStockReleased: {orderID, &events.StockReleased{OrderID: orderID, UserID: userID, ReservationID: resID,
 		Items: []events.StockItem{{ProductID: productID, Quantity: 2}}, Reason: events.ReleaseOrderCancelled, ReleasedAt: t0}},
+	events.TypeStockCommitted: {orderID, &events.StockCommitted{OrderID: orderID, UserID: userID, ReservationID: resID,
+		Items: []events.StockItem{{ProductID: productID, Quantity: 2}}, CommittedAt: t0}},
+	events.TypeStockChanged: {productID, &events.StockChanged{ProductID: productID, Available: 8, Version: 3}},
 	events.TypeOrderPlaced: {orderID, &events.OrderPlaced{OrderID: orderID, UserID: userID,
 		Items: []events.OrderItem{{ProductID: productID, Quantity: 2, UnitPrice: eur(1299)}}, Total: eur(2598), PlacedAt: t0}},
 	events.TypeOrderConfirmed: {orderID, &events.OrderConfirmed{OrderID: orderID, UserID: userID, PaymentID: paymentID, Total: eur(2598), ConfirmedAt: t0}},
@@ -69,7 +72,30 @@ var samples = map[string]struct {
 		Reason: "insufficient_funds", DeclinedAt: t0}},
 	events.TypePaymentRefunded: {paymentID, &events.PaymentRefunded{PaymentID: paymentID, OrderID: orderID, UserID: userID, Amount: eur(2598),
 		Reason: "order_cancelled", RefundedAt: t0}},
+
+	events.TypeCmdReserveStock: {orderID, &events.ReserveStock{OrderID: orderID, UserID: userID, Attempt: 1,
+		Items: []events.StockItem{{ProductID: productID, Quantity: 2}}}},
+	events.TypeCmdReleaseStock:  {orderID, &events.ReleaseStock{OrderID: orderID, UserID: userID, Attempt: 1, Reason: "payment_declined"}},
+	events.TypeCmdCommitStock:   {orderID, &events.CommitStock{OrderID: orderID, UserID: userID, Attempt: 2}},
+	events.TypeCmdChargePayment: {orderID, &events.ChargePayment{OrderID: orderID, UserID: userID, Attempt: 1, Amount: 2598, Currency: "EUR"}},
+	events.TypeCmdRefundPayment: {orderID, &events.RefundPayment{OrderID: orderID, UserID: userID, Attempt: 1, Reason: "timeout"}},
+	events.TypeReplyStockReserved: {orderID, &events.InventoryReply{OrderID: orderID, UserID: userID, Attempt: 1, ReservationID: resID,
+		Items: []events.StockItem{{ProductID: productID, Quantity: 2}}, ExpiresAt: ptr(t0.Add(time.Hour)), At: t0}},
+	events.TypeReplyStockRejected: {orderID, &events.InventoryReply{OrderID: orderID, UserID: userID, Attempt: 1, Reason: events.RejectOutOfStock,
+		Shortages: []events.StockShortage{{ProductID: productID, Requested: 5, Available: 3}}, At: t0}},
+	events.TypeReplyStockReleased:     {orderID, &events.InventoryReply{OrderID: orderID, UserID: userID, Attempt: 1, ReservationID: resID, At: t0}},
+	events.TypeReplyStockCommitted:    {orderID, &events.InventoryReply{OrderID: orderID, UserID: userID, Attempt: 1, ReservationID: resID, At: t0}},
+	events.TypeReplyStockCommitFailed: {orderID, &events.InventoryReply{OrderID: orderID, UserID: userID, Attempt: 1, Reason: events.RejectExpired, At: t0}},
+	events.TypeReplyPaymentCharged: {orderID, &events.PaymentReply{OrderID: orderID, UserID: userID, Attempt: 1, PaymentID: paymentID,
+		Amount: &events.Money{Amount: 2598, Currency: "EUR"}, At: t0}},
+	events.TypeReplyPaymentDeclined: {orderID, &events.PaymentReply{OrderID: orderID, UserID: userID, Attempt: 1, PaymentID: paymentID,
+		Reason: "insufficient_funds", At: t0}},
+	events.TypeReplyPaymentFailed: {orderID, &events.PaymentReply{OrderID: orderID, UserID: userID, Attempt: 2, Error: "processor unavailable", At: t0}},
+	events.TypeReplyPaymentRefunded: {orderID, &events.PaymentReply{OrderID: orderID, UserID: userID, Attempt: 1, PaymentID: paymentID,
+		Amount: &events.Money{Amount: 2598, Currency: "EUR"}, At: t0}},
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // fixed builds the envelope of a sample with the generated attributes pinned.
 func fixed(t *testing.T, typ string) events.Envelope {
@@ -394,7 +420,8 @@ func TestSubjectsAndOwners(t *testing.T) {
 	for _, typ := range events.Types() {
 		got[events.OwnerOf(typ)]++
 	}
-	want := map[string]int{"users": 3, "sessions": 2, "catalog": 4, "inventory": 3, "orders": 3, "payments": 3}
+	// inventory: 5 domain events and 5 saga replies; orders: 3 and 5 saga commands; payments: 3 and 4 replies.
+	want := map[string]int{"users": 3, "sessions": 2, "catalog": 4, "inventory": 10, "orders": 8, "payments": 7}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("types per owner (-got +want):\n%s", diff)
 	}

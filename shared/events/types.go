@@ -37,6 +37,11 @@ const (
 	TypeStockReservationFailed = "polyshop.inventory.stock_reservation_failed.v1"
 	// TypeStockReleased: subject order id, data StockReleased.
 	TypeStockReleased = "polyshop.inventory.stock_released.v1"
+	// TypeStockCommitted: subject order id, data StockCommitted.
+	TypeStockCommitted = "polyshop.inventory.stock_committed.v1"
+	// TypeStockChanged: subject product id, data StockChanged; Sequence is the stock
+	// row's version, so a projection keeps the newest availability whatever the order.
+	TypeStockChanged = "polyshop.inventory.stock_changed.v1"
 
 	// TypeOrderPlaced: subject order id, data OrderPlaced.
 	TypeOrderPlaced = "polyshop.orders.order_placed.v1"
@@ -181,6 +186,7 @@ type StockShortage struct {
 // ExpiresAt, after which inventory releases it unless the order is confirmed.
 type StockReserved struct {
 	OrderID       string      `json:"orderId"`
+	UserID        string      `json:"userId"`
 	ReservationID string      `json:"reservationId"`
 	Items         []StockItem `json:"items"`
 	ReservedAt    time.Time   `json:"reservedAt"`
@@ -190,6 +196,7 @@ type StockReserved struct {
 // StockReservationFailed is the data of TypeStockReservationFailed; nothing was reserved.
 type StockReservationFailed struct {
 	OrderID   string          `json:"orderId"`
+	UserID    string          `json:"userId"`
 	Reason    string          `json:"reason"`
 	Shortages []StockShortage `json:"shortages"`
 	FailedAt  time.Time       `json:"failedAt"`
@@ -204,10 +211,29 @@ const (
 // StockReleased is the data of TypeStockReleased: a reservation given back to stock.
 type StockReleased struct {
 	OrderID       string      `json:"orderId"`
+	UserID        string      `json:"userId"`
 	ReservationID string      `json:"reservationId"`
 	Items         []StockItem `json:"items"`
 	Reason        string      `json:"reason"`
 	ReleasedAt    time.Time   `json:"releasedAt"`
+}
+
+// StockCommitted is the data of TypeStockCommitted: a reservation became a sale.
+type StockCommitted struct {
+	OrderID       string      `json:"orderId"`
+	UserID        string      `json:"userId"`
+	ReservationID string      `json:"reservationId"`
+	Items         []StockItem `json:"items"`
+	CommittedAt   time.Time   `json:"committedAt"`
+}
+
+// StockChanged is the data of TypeStockChanged: a product's availability after any change
+// (created, restocked, reserved, released, sold, expired, retired). Version equals the
+// envelope's Sequence.
+type StockChanged struct {
+	ProductID string `json:"productId"`
+	Available int64  `json:"available"`
+	Version   int64  `json:"version"`
 }
 
 // OrderPlaced is the data of TypeOrderPlaced: the order exists in state PENDING and its saga
@@ -282,12 +308,29 @@ var registry = map[string]reflect.Type{
 	TypeStockReserved:          reflect.TypeFor[StockReserved](),
 	TypeStockReservationFailed: reflect.TypeFor[StockReservationFailed](),
 	TypeStockReleased:          reflect.TypeFor[StockReleased](),
+	TypeStockCommitted:         reflect.TypeFor[StockCommitted](),
+	TypeStockChanged:           reflect.TypeFor[StockChanged](),
 	TypeOrderPlaced:            reflect.TypeFor[OrderPlaced](),
 	TypeOrderConfirmed:         reflect.TypeFor[OrderConfirmed](),
 	TypeOrderCancelled:         reflect.TypeFor[OrderCancelled](),
 	TypePaymentCharged:         reflect.TypeFor[PaymentCharged](),
 	TypePaymentDeclined:        reflect.TypeFor[PaymentDeclined](),
 	TypePaymentRefunded:        reflect.TypeFor[PaymentRefunded](),
+
+	TypeCmdReserveStock:        reflect.TypeFor[ReserveStock](),
+	TypeCmdReleaseStock:        reflect.TypeFor[ReleaseStock](),
+	TypeCmdCommitStock:         reflect.TypeFor[CommitStock](),
+	TypeCmdChargePayment:       reflect.TypeFor[ChargePayment](),
+	TypeCmdRefundPayment:       reflect.TypeFor[RefundPayment](),
+	TypeReplyStockReserved:     reflect.TypeFor[InventoryReply](),
+	TypeReplyStockRejected:     reflect.TypeFor[InventoryReply](),
+	TypeReplyStockReleased:     reflect.TypeFor[InventoryReply](),
+	TypeReplyStockCommitted:    reflect.TypeFor[InventoryReply](),
+	TypeReplyStockCommitFailed: reflect.TypeFor[InventoryReply](),
+	TypeReplyPaymentCharged:    reflect.TypeFor[PaymentReply](),
+	TypeReplyPaymentDeclined:   reflect.TypeFor[PaymentReply](),
+	TypeReplyPaymentFailed:     reflect.TypeFor[PaymentReply](),
+	TypeReplyPaymentRefunded:   reflect.TypeFor[PaymentReply](),
 }
 
 func payloadType(typ string) reflect.Type { return registry[typ] }
