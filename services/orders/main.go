@@ -1,17 +1,16 @@
-// Command orders runs the Polyshop orders service, owner of orders, saga state and the customer address copy in its own
-// PostgreSQL database.
-//
-// This is the service's skeleton: it reads its configuration, reaches its own database and
-// NATS with its own credentials, serves /healthz, /readyz and /metrics, and shuts down
-// gracefully. Its domain arrives with the order saga (see README.md).
+// Command orders runs the Polyshop orders service: orders and the saga that places them
+// (reserve stock → charge → commit, compensations in reverse), with local copies of
+// customer addresses and product prices, in its own PostgreSQL database. Commands and
+// order events leave through a transactional outbox to the NATS stream ORDERS; replies
+// come from the streams INVENTORY and PAYMENTS.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,11 +18,18 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"polyshop/services/orders/internal/consumer"
+	"polyshop/services/orders/internal/httpapi"
+	"polyshop/services/orders/internal/orders"
+	"polyshop/services/orders/internal/pgstore"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
+	"polyshop/shared/outbox"
+	"polyshop/shared/outbox/pgoutbox"
 )
 
 const service = "orders"
@@ -37,23 +43,51 @@ func main() {
 	}
 }
 
-// Config is the service's configuration, read once from the environment.
+// Config is the service's configuration, read once from the environment; see README.md.
 type Config struct {
-	HTTPAddr        string        // ORDERS_HTTP_ADDR
-	DatabaseURL     string        // ORDERS_DATABASE_URL (the orders role's own database)
-	NATSURL         string        // ORDERS_NATS_URL (the orders NATS user)
-	ShutdownTimeout time.Duration // ORDERS_SHUTDOWN_TIMEOUT
+	HTTPAddr            string        // ORDERS_HTTP_ADDR
+	DatabaseURL         string        // ORDERS_DATABASE_URL (the orders role's own database)
+	NATSURL             string        // ORDERS_NATS_URL (the orders NATS user)
+	ShutdownTimeout     time.Duration // ORDERS_SHUTDOWN_TIMEOUT
+	LogLevel            slog.Level    // ORDERS_LOG_LEVEL
+	Timing              orders.Timing // ORDERS_STEP_TIMEOUT, _SAGA_TIMEOUT, _RETRY_INTERVAL, _MAX_BACKOFF
+	TimerPoll           time.Duration // ORDERS_TIMER_POLL
+	TimerBatch          int           // ORDERS_TIMER_BATCH
+	ConsumerConcurrency int           // ORDERS_CONSUMER_CONCURRENCY
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
 	r := config.New(getenv)
+	d := orders.DefaultTiming
 	cfg := Config{
 		HTTPAddr:        r.String("ORDERS_HTTP_ADDR", "127.0.0.1:8085"),
 		DatabaseURL:     r.Required("ORDERS_DATABASE_URL"),
 		NATSURL:         r.Required("ORDERS_NATS_URL"),
 		ShutdownTimeout: r.Duration("ORDERS_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Timing: orders.Timing{
+			StepTimeout:   r.Duration("ORDERS_STEP_TIMEOUT", d.StepTimeout),
+			SagaTimeout:   r.Duration("ORDERS_SAGA_TIMEOUT", d.SagaTimeout),
+			RetryInterval: r.Duration("ORDERS_RETRY_INTERVAL", d.RetryInterval),
+			MaxBackoff:    r.Duration("ORDERS_MAX_BACKOFF", d.MaxBackoff),
+		},
+		TimerPoll:           r.Duration("ORDERS_TIMER_POLL", 200*time.Millisecond),
+		TimerBatch:          r.Int("ORDERS_TIMER_BATCH", 100),
+		ConsumerConcurrency: r.Int("ORDERS_CONSUMER_CONCURRENCY", 8),
 	}
-	return cfg, r.Err()
+	if err := cfg.LogLevel.UnmarshalText([]byte(r.String("ORDERS_LOG_LEVEL", "info"))); err != nil {
+		return cfg, fmt.Errorf("ORDERS_LOG_LEVEL: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return cfg, err
+	}
+	t := cfg.Timing
+	switch {
+	case t.StepTimeout <= 0 || t.SagaTimeout <= 0 || t.RetryInterval <= 0 || t.MaxBackoff <= 0:
+		return cfg, errors.New("ORDERS_STEP_TIMEOUT, ORDERS_SAGA_TIMEOUT, ORDERS_RETRY_INTERVAL and ORDERS_MAX_BACKOFF must be positive")
+	case cfg.TimerPoll <= 0 || cfg.TimerBatch < 1 || cfg.ConsumerConcurrency < 1:
+		return cfg, errors.New("ORDERS_TIMER_POLL, ORDERS_TIMER_BATCH and ORDERS_CONSUMER_CONCURRENCY must be positive")
+	}
+	return cfg, nil
 }
 
 func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
@@ -61,35 +95,91 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := obs.NewLogger(stdout, service, slog.LevelInfo)
+	log := obs.NewLogger(stdout, service, cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "addr", cfg.HTTPAddr,
-		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL))
+		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL),
+		"step_timeout", cfg.Timing.StepTimeout.String(), "saga_timeout", cfg.Timing.SagaTimeout.String(),
+		"retry_interval", cfg.Timing.RetryInterval.String(), "max_backoff", cfg.Timing.MaxBackoff.String(),
+		"timer_poll", cfg.TimerPoll.String(), "timer_batch", cfg.TimerBatch,
+		"consumer_concurrency", cfg.ConsumerConcurrency, "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
-	defer shutdownTracing(context.Background())
+	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
 
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(startCtx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer pool.Close()
-
-	bus, err := broker.Connect(ctx, cfg.NATSURL, service, log)
+	if err := pgstore.Migrate(startCtx, pool); err != nil {
+		return err
+	}
+	bus, err := broker.Connect(startCtx, cfg.NATSURL, service, log)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
 	defer bus.Close()
+	if err := bus.EnsureStream(startCtx, service); err != nil {
+		return err
+	}
+	if err := bus.EnsureDLQ(startCtx); err != nil {
+		return err
+	}
+
+	svc := orders.NewService(pgstore.New(pool, cfg.Timing.StepTimeout), cfg.Timing, log)
+
+	// Background work runs on a context of its own, stopped after the HTTP server, so
+	// commands of the last requests still go out.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	obox := pgoutbox.New(pool)
+	relay := outbox.NewRelay(obox, bus, log)
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(bg)
+	}()
+	timersCtx, stopTimers := context.WithCancel(bg)
+	timersDone := make(chan struct{})
+	go func() {
+		defer close(timersDone)
+		svc.TimerLoop(timersCtx, cfg.TimerPoll, cfg.TimerBatch)
+	}()
+	group := consumer.Start(bg, bus, svc, consumer.Specs(service), log,
+		consumer.Options{Concurrency: cfg.ConsumerConcurrency})
 
 	reg := prometheus.NewRegistry()
-	mux := http.NewServeMux()
-	httpx.Health{Checks: map[string]func(context.Context) error{
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
-	}}.Register(mux, reg)
+	}, reg)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
-	return httpx.Serve(ctx, cfg.HTTPAddr, httpx.Standard(service, log, reg, mux), log,
-		httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	// Shutdown: HTTP is down; stop the consumers after their in-flight replies, then the
+	// timers, publish what was committed, stop the relay; the broker and pool close last.
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelStop()
+	if err := group.Stop(stopCtx); err != nil {
+		log.Warn("stop consumers", "err", err)
+	}
+	stopTimers()
+	<-timersDone
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
+	_, _ = obox.Drain(drainCtx, 1000, bus.Publish)
+	cancelDrain()
+	stopBG()
+	<-relayDone
+	obox.Close()
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	return nil
 }

@@ -1,0 +1,152 @@
+// Package consumer attaches the orders service to the broker: the local copies (streams
+// USERS and CATALOG) and the saga's replies (streams INVENTORY and PAYMENTS), one durable
+// JetStream consumer each, filtered to the exact subjects orders handles.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"polyshop/services/orders/internal/orders"
+	"polyshop/shared/broker"
+	"polyshop/shared/events"
+)
+
+// Spec is one consumer: its stream, durable name, subjects and handler kind.
+type Spec struct {
+	Stream   string
+	Durable  string
+	Subjects []string
+	// Replies selects the saga reply handler (inbox Claim + row lock); otherwise the copy
+	// handler (pginbox.Advance per aggregate).
+	Replies bool
+}
+
+// Specs returns the service's consumers, durables "<prefix>-users", "-catalog",
+// "-inventory", "-payments".
+func Specs(prefix string) []Spec {
+	subj := func(types ...string) []string {
+		out := make([]string, len(types))
+		for i, t := range types {
+			out[i] = events.SubjectFor(t)
+		}
+		return out
+	}
+	return []Spec{
+		{Stream: broker.StreamName("users"), Durable: prefix + "-users",
+			Subjects: subj(events.TypeUserRegistered, events.TypeUserAddressChanged, events.TypeUserDeleted)},
+		// Not product_price_changed: it shares product_updated's sequence, which already
+		// carries the full state (price included).
+		{Stream: broker.StreamName("catalog"), Durable: prefix + "-catalog",
+			Subjects: subj(events.TypeProductCreated, events.TypeProductUpdated, events.TypeProductDeleted)},
+		{Stream: broker.StreamName("inventory"), Durable: prefix + "-inventory", Replies: true,
+			Subjects: subj(events.TypeReplyStockReserved, events.TypeReplyStockRejected, events.TypeReplyStockReleased,
+				events.TypeReplyStockCommitted, events.TypeReplyStockCommitFailed)},
+		{Stream: broker.StreamName("payments"), Durable: prefix + "-payments", Replies: true,
+			Subjects: subj(events.TypeReplyPaymentCharged, events.TypeReplyPaymentDeclined, events.TypeReplyPaymentFailed,
+				events.TypeReplyPaymentRefunded)},
+	}
+}
+
+// Options configure the consumers.
+type Options struct {
+	// Concurrency is how many messages each consumer handles at once (default 8). Order
+	// does not matter: copies are guarded by per-aggregate sequences, replies by the saga's
+	// state under its row lock.
+	Concurrency int
+	// DeliverNew makes newly created consumers start at the end of their stream (tests).
+	DeliverNew bool
+	// RetryEvery is the pause between attempts to attach to a stream that does not exist
+	// yet (its owner creates it; default 2s).
+	RetryEvery time.Duration
+}
+
+// Group is the set of running consumers. Stop it before closing the connection.
+type Group struct {
+	mu   sync.Mutex
+	subs []*broker.Subscription
+	wg   sync.WaitGroup
+	stop context.CancelFunc
+}
+
+// Handler returns the broker handler for spec: copies go to svc.ApplyEvent, replies to
+// svc.HandleReply, both with the durable name as inbox consumer.
+func Handler(svc *orders.Service, spec Spec) broker.Handler {
+	if spec.Replies {
+		return func(ctx context.Context, e events.Envelope) error { return svc.HandleReply(ctx, spec.Durable, e) }
+	}
+	return func(ctx context.Context, e events.Envelope) error { return svc.ApplyEvent(ctx, spec.Durable, e) }
+}
+
+// Start attaches every spec, retrying in the background for streams that do not exist yet
+// (orders' NATS user may create only its own streams); it does not wait for them.
+func Start(ctx context.Context, c *broker.Conn, svc *orders.Service, specs []Spec, log *slog.Logger, opts Options) *Group {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = 2 * time.Second
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	g := &Group{stop: cancel}
+	for _, sp := range specs {
+		cs := broker.ConsumerSpec{Stream: sp.Stream, Durable: sp.Durable, Subjects: sp.Subjects,
+			Concurrency: opts.Concurrency, DeliverNew: opts.DeliverNew}
+		h := Handler(svc, sp)
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			for attempt := 1; ; attempt++ {
+				s, err := c.Consume(ctx, cs, h)
+				if err == nil {
+					g.mu.Lock()
+					g.subs = append(g.subs, s)
+					g.mu.Unlock()
+					log.InfoContext(ctx, "consuming", "stream", cs.Stream, "durable", cs.Durable, "subjects", cs.Subjects)
+					return
+				}
+				if attempt == 1 || attempt%30 == 0 {
+					log.WarnContext(ctx, "cannot attach consumer yet; retrying", "stream", cs.Stream, "durable", cs.Durable, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(opts.RetryEvery):
+				}
+			}
+		}()
+	}
+	return g
+}
+
+// Attached returns the durable names of the consumers attached so far.
+func (g *Group) Attached() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	names := make([]string, len(g.subs))
+	for i, s := range g.subs {
+		names[i] = s.Durable()
+	}
+	return names
+}
+
+// Stop ends the attach retries and stops every consumer, waiting (bounded by ctx) until the
+// messages in flight are handled and acknowledged.
+func (g *Group) Stop(ctx context.Context) error {
+	g.stop()
+	g.wg.Wait()
+	g.mu.Lock()
+	subs := g.subs
+	g.mu.Unlock()
+	var errs []error
+	for _, s := range subs {
+		if err := s.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", s.Durable(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
