@@ -29,6 +29,31 @@ services_build() {
 	done
 }
 
+# service_env svc — the environment svc is started with, one NAME=VALUE a line: its own
+# settings (<SVC>_*), the base URLs of the services it may call (<PEER>_URL, no secrets),
+# OpenTelemetry's settings and the basic process variables. Nothing else: no engine
+# superuser password and no other service's credential reaches it (compose does the same;
+# infra/checks TestRunningServicesHoldOnlyTheirOwnSecrets checks the running processes).
+# The admin account's ADMIN_EMAIL / ADMIN_PASSWORD go to users alone, which ensures it.
+service_env() {
+	local svc=$1 own peer name
+	own=$(echo "$svc" | tr '[:lower:]' '[:upper:]')
+	while IFS= read -r name; do
+		case "$name" in
+		"${own}"_* | OTEL_* | PATH | HOME | USER | LANG | LC_* | TZ | TMPDIR | GOTRACEBACK | GOMAXPROCS | GOMEMLIMIT | GODEBUG) ;;
+		ADMIN_EMAIL | ADMIN_PASSWORD) [ "$svc" = users ] || continue ;;
+		*_URL)
+			for peer in "${ALL_SERVICES[@]}"; do
+				[ "$name" = "$(echo "$peer" | tr '[:lower:]' '[:upper:]')_URL" ] && break
+			done
+			[ "$name" = "$(echo "$peer" | tr '[:lower:]' '[:upper:]')_URL" ] || continue
+			;;
+		*) continue ;;
+		esac
+		printf '%s=%s\n' "$name" "${!name}"
+	done < <(compgen -e)
+}
+
 service_ready() {
 	curl -fsS -m 2 "http://$(http_addr_of "$1")/readyz" >/dev/null
 }
@@ -42,7 +67,9 @@ services_start() {
 			continue
 		fi
 		port_in_use "${addr##*:}" && die "$addr is taken by another process (set $(echo "$s" | tr '[:lower:]' '[:upper:]')_HTTP_ADDR)"
-		start_daemon "svc-$s" "$BIN/svc-$s"
+		local envs=()
+		mapfile -t envs < <(service_env "$s")
+		start_daemon "svc-$s" env -i "${envs[@]}" "$BIN/svc-$s"
 	done
 }
 
