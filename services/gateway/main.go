@@ -37,11 +37,10 @@ func main() {
 type Config struct {
 	HTTPAddr        string
 	Up              httpapi.Upstreams
-	AdminEmail      string
-	AdminPassword   string
 	AuthCacheTTL    time.Duration
 	CookieSecure    bool
 	UpstreamTimeout time.Duration
+	ComposeTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 }
@@ -60,11 +59,10 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			Activity:  r.String("ACTIVITY_URL", "http://127.0.0.1:8087"),
 			Search:    r.String("SEARCH_URL", "http://127.0.0.1:8088"),
 		},
-		AdminEmail:      r.String("ADMIN_EMAIL", ""),
-		AdminPassword:   r.String("ADMIN_PASSWORD", ""),
 		AuthCacheTTL:    r.Duration("GATEWAY_AUTH_CACHE_TTL", httpapi.DefaultAuthCacheTTL),
 		CookieSecure:    r.Bool("GATEWAY_COOKIE_SECURE", false),
 		UpstreamTimeout: r.Duration("GATEWAY_UPSTREAM_TIMEOUT", 10*time.Second),
+		ComposeTimeout:  r.Duration("GATEWAY_COMPOSE_TIMEOUT", httpapi.DefaultComposeTimeout),
 		ShutdownTimeout: r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("GATEWAY_LOG_LEVEL", "info"))); err != nil {
@@ -72,6 +70,9 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 	}
 	if err := r.Err(); err != nil {
 		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.ComposeTimeout <= 0 {
+		return c, fmt.Errorf("config: GATEWAY_COMPOSE_TIMEOUT=%s: must be positive", c.ComposeTimeout)
 	}
 	if c.AuthCacheTTL > httpapi.DefaultAuthCacheTTL {
 		return c, fmt.Errorf("config: GATEWAY_AUTH_CACHE_TTL=%s: at most %s, so logouts take effect within a second", c.AuthCacheTTL, httpapi.DefaultAuthCacheTTL)
@@ -86,9 +87,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	log := obs.NewLogger(stdout, "gateway", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr, "upstreams", cfg.Up,
-		"admin_email", cfg.AdminEmail, "admin_password", redactSecret(cfg.AdminPassword),
 		"auth_cache_ttl", cfg.AuthCacheTTL.String(), "cookie_secure", cfg.CookieSecure,
-		"upstream_timeout", cfg.UpstreamTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+		"upstream_timeout", cfg.UpstreamTimeout.String(), "compose_timeout", cfg.ComposeTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "gateway", getenv)
 	if err != nil {
@@ -97,7 +97,6 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
 
 	client := httpx.NewClient(cfg.UpstreamTimeout)
-	go ensureAdmin(ctx, log, client, cfg)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -107,20 +106,14 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"sessions": healthCheck(client, cfg.Up.Sessions),
 	}
 	api := httpapi.New(log, client, cfg.Up, httpapi.WithAuthCacheTTL(cfg.AuthCacheTTL),
-		httpapi.WithSecureCookie(cfg.CookieSecure), httpapi.WithRegistry(reg), httpapi.WithChecks(checks))
+		httpapi.WithSecureCookie(cfg.CookieSecure), httpapi.WithRegistry(reg), httpapi.WithChecks(checks),
+		httpapi.WithComposeTimeout(cfg.ComposeTimeout))
 	err = httpx.Serve(ctx, cfg.HTTPAddr, api.Routes(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
-}
-
-func redactSecret(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "***"
 }
 
 func healthCheck(client *http.Client, base string) func(context.Context) error {
@@ -138,47 +131,5 @@ func healthCheck(client *http.Client, base string) func(context.Context) error {
 			return fmt.Errorf("healthz: %s", resp.Status)
 		}
 		return nil
-	}
-}
-
-// ensureAdmin makes sure the admin account of ADMIN_EMAIL / ADMIN_PASSWORD exists by calling
-// the users service's idempotent PUT /admin, retrying with backoff until users answers
-// (it may start after the gateway). A 4xx (such as a password the policy refuses) is
-// logged and not retried.
-func ensureAdmin(ctx context.Context, log *slog.Logger, client *http.Client, cfg Config) {
-	if cfg.AdminEmail == "" || cfg.AdminPassword == "" {
-		log.WarnContext(ctx, "ADMIN_EMAIL or ADMIN_PASSWORD not set: no admin account ensured")
-		return
-	}
-	body := fmt.Sprintf(`{"email":%q,"password":%q}`, cfg.AdminEmail, cfg.AdminPassword)
-	wait := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, strings.TrimRight(cfg.Up.Users, "/")+"/admin", strings.NewReader(body))
-		if err != nil {
-			log.ErrorContext(ctx, "ensure admin", "err", err)
-			return
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err == nil {
-			perr := httpx.ReadProblem(resp)
-			resp.Body.Close()
-			switch {
-			case perr == nil:
-				log.InfoContext(ctx, "admin account ensured", "email", cfg.AdminEmail, "created", resp.StatusCode == http.StatusCreated, "attempts", attempt)
-				return
-			case resp.StatusCode < 500:
-				log.ErrorContext(ctx, "admin account refused by users; fix ADMIN_EMAIL / ADMIN_PASSWORD", "status", resp.StatusCode, "problem", perr.Error())
-				return
-			}
-			err = perr
-		}
-		log.WarnContext(ctx, "users not ready to ensure the admin account; retrying", "attempt", attempt, "retry_in", wait.String(), "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 10*time.Second)
 	}
 }

@@ -43,6 +43,8 @@ type Config struct {
 	DatabaseURL     string
 	NATSURL         string
 	Hash            users.HashParams
+	AdminEmail      string
+	AdminPassword   string
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 }
@@ -58,6 +60,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			MemoryKiB: uint32(r.Int("USERS_ARGON2_MEMORY_KIB", int(users.DefaultHashParams.MemoryKiB))),
 			Threads:   uint8(r.Int("USERS_ARGON2_THREADS", int(users.DefaultHashParams.Threads))),
 		},
+		AdminEmail:      r.String("ADMIN_EMAIL", ""),
+		AdminPassword:   r.String("ADMIN_PASSWORD", ""),
 		ShutdownTimeout: r.Duration("USERS_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("USERS_LOG_LEVEL", "info"))); err != nil {
@@ -77,6 +81,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log := obs.NewLogger(stdout, "users", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
 		"database_url", config.Redact(cfg.DatabaseURL), "nats_url", config.Redact(cfg.NATSURL),
+		"admin_email", cfg.AdminEmail, "admin_password_set", cfg.AdminPassword != "",
 		"argon2_time", cfg.Hash.Time, "argon2_memory_kib", cfg.Hash.MemoryKiB, "argon2_threads", cfg.Hash.Threads,
 		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
@@ -110,6 +115,17 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		return fmt.Errorf("password hasher: %w", err)
 	}
 	svc := users.NewService(pgstore.New(pool), hasher)
+	// The admin account is ensured here, from users' own settings: no other process holds
+	// the admin password, and no endpoint sets a role or a password without proof.
+	if cfg.AdminEmail == "" || cfg.AdminPassword == "" {
+		log.WarnContext(ctx, "ADMIN_EMAIL or ADMIN_PASSWORD not set: no admin account ensured")
+	} else {
+		admin, created, err := svc.EnsureAdmin(startCtx, cfg.AdminEmail, cfg.AdminPassword)
+		if err != nil {
+			return fmt.Errorf("ensure the admin account of ADMIN_EMAIL: %w", err)
+		}
+		log.InfoContext(ctx, "admin account ensured", "user_id", admin.ID, "created", created)
+	}
 
 	// The relay runs until the HTTP server has stopped, so events of the last requests
 	// still go out.

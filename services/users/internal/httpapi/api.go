@@ -42,7 +42,6 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("PUT /users/{id}/address", h(a.changeAddress))
 	mux.Handle("DELETE /users/{id}", h(a.deleteUser))
 	mux.Handle("POST /credentials/verify", h(a.verify))
-	mux.Handle("PUT /admin", h(a.ensureAdmin))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unknown paths, internal ones of other services included, are 404 problems.
 	return httpx.Standard("users", a.log, a.reg, mux)
@@ -140,22 +139,6 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) error {
 		return problem(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, credentialsResponse{UserID: u.ID, Role: string(u.Role)})
-}
-
-func (a *API) ensureAdmin(w http.ResponseWriter, r *http.Request) error {
-	var req credentialsRequest
-	if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
-		return err
-	}
-	u, created, err := a.svc.EnsureAdmin(r.Context(), req.Email, req.Password)
-	if err != nil {
-		return problem(err)
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return httpx.WriteJSON(w, status, toJSON(u))
 }
 
 // problem is the one table from domain errors to HTTP problems. Anything it does not know

@@ -35,6 +35,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 type env struct {
 	srv  *httptest.Server
 	pool *pgxpool.Pool
+	svc  *users.Service
 }
 
 func setup(t testing.TB) env {
@@ -48,10 +49,11 @@ func setup(t testing.TB) env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := httpapi.New(users.NewService(pgstore.New(pool), h), log, nil, nil)
+	svc := users.NewService(pgstore.New(pool), h)
+	api := httpapi.New(svc, log, nil, nil)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return env{srv: srv, pool: pool}
+	return env{srv: srv, pool: pool, svc: svc}
 }
 
 type response struct {
@@ -303,24 +305,32 @@ func TestAddressAndDelete(t *testing.T) {
 	}
 }
 
+// TestEnsureAdmin: the admin account is ensured by users itself at start (main.go calls
+// EnsureAdmin with its own ADMIN_EMAIL / ADMIN_PASSWORD); no HTTP route sets a role or a
+// password without proof of the old credential.
 func TestEnsureAdmin(t *testing.T) {
 	e := setup(t)
-	body := `{"email":"admin@example.com","password":"admin pass 2026"}`
-	r := e.do(t, "PUT", "/admin", body)
-	if r.status != http.StatusCreated {
-		t.Fatalf("first ensure = %d %s", r.status, r.body)
+	ctx := context.Background()
+	for _, method := range []string{"PUT", "POST", "PATCH"} {
+		if r := e.do(t, method, "/admin", `{"email":"admin@example.com","password":"admin pass 2026"}`); r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
+			t.Errorf("%s /admin = %d %s, want no such route", method, r.status, r.body)
+		}
 	}
-	first := decode[map[string]any](t, r.body)
-	if first["role"] != "admin" {
-		t.Errorf("role = %v", first["role"])
+	if n := e.count(t, "users"); n != 0 {
+		t.Fatalf("users after the refused requests = %d, want 0", n)
 	}
-	r = e.do(t, "PUT", "/admin", body)
-	if r.status != http.StatusOK || decode[map[string]any](t, r.body)["id"] != first["id"] {
-		t.Errorf("second ensure = %d %s, want 200 with the same id", r.status, r.body)
+
+	first, created, err := e.svc.EnsureAdmin(ctx, "admin@example.com", "admin pass 2026")
+	if err != nil || !created || first.Role != users.RoleAdmin {
+		t.Fatalf("first ensure = %+v, created %v, err %v; want a new admin", first, created, err)
 	}
-	// A new password from the environment replaces the old one.
-	if r := e.do(t, "PUT", "/admin", `{"email":"admin@example.com","password":"new admin pass 2027"}`); r.status != 200 {
-		t.Fatalf("ensure with new password = %d", r.status)
+	again, created, err := e.svc.EnsureAdmin(ctx, "admin@example.com", "admin pass 2026")
+	if err != nil || created || again.ID != first.ID {
+		t.Errorf("second ensure = %s, created %v, err %v; want the same account, not created", again.ID, created, err)
+	}
+	// A new password in the settings replaces the old one at the next start.
+	if _, _, err := e.svc.EnsureAdmin(ctx, "admin@example.com", "new admin pass 2027"); err != nil {
+		t.Fatalf("ensure with new password: %v", err)
 	}
 	v := e.do(t, "POST", "/credentials/verify", `{"email":"admin@example.com","password":"new admin pass 2027"}`)
 	if v.status != 200 || decode[map[string]string](t, v.body)["role"] != "admin" {
