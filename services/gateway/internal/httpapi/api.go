@@ -3,7 +3,8 @@
 // the owning services' internal APIs, and never exposes an internal endpoint: every public
 // route is registered explicitly under /api, there is no catch-all proxy.
 //
-// Each area registers its routes in its own file (users.go, catalog.go, activity.go, …)
+// Each area registers its routes in its own file (users.go, catalog.go, activity.go,
+// stock.go, faults.go, orders.go, …)
 // with a register function that Routes calls; adding an area is one line in Routes.
 package httpapi
 
@@ -44,7 +45,9 @@ type API struct {
 	reg          *prometheus.Registry
 	checks       map[string]func(context.Context) error
 	cookieSecure bool
-	extra        []func(*http.ServeMux)
+	// composeTimeout bounds each secondary call of a composed answer.
+	composeTimeout time.Duration
+	extra          []func(*http.ServeMux)
 }
 
 // Option configures an API.
@@ -82,7 +85,7 @@ func New(log *slog.Logger, client *http.Client, up Upstreams, opts ...Option) *A
 	if client == nil {
 		client = httpx.NewClient(10 * time.Second)
 	}
-	a := &API{log: log, client: client, up: up}
+	a := &API{log: log, client: client, up: up, composeTimeout: DefaultComposeTimeout}
 	a.auth = NewAuthenticator(client, up.Sessions, DefaultAuthCacheTTL)
 	for _, o := range opts {
 		o(a)
@@ -99,6 +102,9 @@ func (a *API) Routes() http.Handler {
 	a.registerUsers(mux)
 	a.registerCatalog(mux)
 	a.registerActivity(mux)
+	a.registerStock(mux)
+	a.registerFaults(mux)
+	a.registerOrders(mux)
 	for _, register := range a.extra {
 		register(mux)
 	}

@@ -1,0 +1,171 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeFaults is an owner's /faults: GET the state, PUT merges the fields named (422 on a
+// field the owner refuses), DELETE resets. It records PUT bodies.
+type fakeFaults struct {
+	*recUpstream
+	mu      sync.Mutex
+	initial map[string]any
+	state   map[string]any
+	puts    []string
+}
+
+func newFakeFaults(t *testing.T, initial map[string]any, refuse func(in map[string]any) string) *fakeFaults {
+	t.Helper()
+	f := &fakeFaults{initial: initial, state: maps.Clone(initial)}
+	f.recUpstream = newRecUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		switch r.Method {
+		case "GET":
+		case "PUT":
+			b, _ := io.ReadAll(r.Body)
+			f.puts = append(f.puts, string(b))
+			var in map[string]any
+			_ = json.Unmarshal(b, &in)
+			if field := refuse(in); field != "" {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(422)
+				_, _ = io.WriteString(w, `{"type":"about:blank","title":"Unprocessable Entity","status":422,"detail":"out of range","errors":[{"field":"`+field+`","reason":"too large"}]}`)
+				return
+			}
+			maps.Copy(f.state, in)
+		case "DELETE":
+			f.state = maps.Clone(f.initial)
+			w.WriteHeader(204)
+			return
+		}
+		writeTestJSON(w, 200, f.state)
+	})
+	return f
+}
+
+func (f *fakeFaults) putBodies() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.puts...)
+}
+
+func TestFaults(t *testing.T) {
+	const clear = `{"payments":{"declineRate":0,"errorRate":0,"latencyMs":0,"down":false},"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":5000}}`
+	type puts struct{ payments, inventory, orders []string }
+	tests := []struct {
+		name         string
+		token        string
+		method, body string
+		paymentsDown bool
+		wantStatus   int
+		want         string // JSON body, or for a problem its errors member
+		wantPuts     puts
+	}{
+		{name: "anonymous", method: "GET", wantStatus: 401},
+		{name: "customer", token: "cust-1", method: "GET", wantStatus: 403},
+		{name: "customer put", token: "cust-1", method: "PUT", body: `{}`, wantStatus: 403},
+		{name: "get gathers every owner", token: "admin", method: "GET", wantStatus: 200, want: clear},
+		{
+			name: "an owner that does not answer is left out", token: "admin", method: "GET", paymentsDown: true,
+			wantStatus: 200, want: `{"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":5000},"degraded":["payments"]}`,
+		},
+		{name: "empty put changes nothing", token: "admin", method: "PUT", body: `{}`, wantStatus: 200, want: clear},
+		{
+			name: "put sends only the sections and fields named", token: "admin", method: "PUT",
+			body:       `{"payments":{"down":true},"saga":{"stepTimeoutMs":800}}`,
+			wantStatus: 200,
+			want:       `{"payments":{"declineRate":0,"errorRate":0,"latencyMs":0,"down":true},"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":800}}`,
+			wantPuts:   puts{payments: []string{`{"down":true}`}, orders: []string{`{"stepTimeoutMs":800}`}},
+		},
+		{
+			name: "unknown section, unknown field, bad values, unsupported: 422, nothing sent", token: "admin", method: "PUT",
+			body:       `{"chaos":{},"payments":{"declineRate":2,"latencyMs":1.5,"down":"yes","speed":1},"inventory":{"latencyMs":60001},"saga":3,"crashPoints":{"orders.after_reserve":1},"duplicates":2}`,
+			wantStatus: 422,
+			want: `[{"field":"payments.declineRate","reason":"must be a number from 0 to 1"},` +
+				`{"field":"payments.down","reason":"must be true or false"},` +
+				`{"field":"payments.latencyMs","reason":"must be an integer from 0 to 60000"},` +
+				`{"field":"payments.speed","reason":"unknown field; payments has declineRate, down, errorRate, latencyMs"},` +
+				`{"field":"inventory.latencyMs","reason":"must be an integer from 0 to 60000"},` +
+				`{"field":"saga","reason":"must be an object"},` +
+				`{"field":"chaos","reason":"unknown section; the sections are payments, inventory, saga"},` +
+				`{"field":"crashPoints","reason":"not supported yet: no service implements crash points"},` +
+				`{"field":"duplicates","reason":"not supported yet: no service implements duplicate delivery"}]`,
+		},
+		{
+			name: "an owner's 422 passes through, field prefixed", token: "admin", method: "PUT",
+			body:       `{"inventory":{"down":true},"saga":{"stepTimeoutMs":99999999}}`,
+			wantStatus: 422,
+			want:       `[{"field":"saga.stepTimeoutMs","reason":"too large"}]`,
+			wantPuts:   puts{inventory: []string{`{"down":true}`}, orders: []string{`{"stepTimeoutMs":99999999}`}},
+		},
+		{
+			name: "an owner that does not answer a put: 503", token: "admin", method: "PUT", paymentsDown: true,
+			body: `{"payments":{"down":true}}`, wantStatus: 503,
+		},
+		{name: "malformed", token: "admin", method: "PUT", body: `{"payments":`, wantStatus: 400},
+		{name: "not an object", token: "admin", method: "PUT", body: `[1]`, wantStatus: 400},
+		{name: "delete clears every owner", token: "admin", method: "DELETE", wantStatus: 204},
+		{name: "delete with an owner down", token: "admin", method: "DELETE", paymentsDown: true, wantStatus: 503},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			acceptAll := func(map[string]any) string { return "" }
+			payments := newFakeFaults(t, map[string]any{"declineRate": 0, "errorRate": 0, "latencyMs": 0, "down": false}, acceptAll)
+			inventory := newFakeFaults(t, map[string]any{"latencyMs": 0, "down": false}, acceptAll)
+			orders := newFakeFaults(t, map[string]any{"stepTimeoutMs": 5000}, func(in map[string]any) string {
+				if v, _ := in["stepTimeoutMs"].(float64); v > 1e7 {
+					return "stepTimeoutMs" // a range only orders knows
+				}
+				return ""
+			})
+			if tc.paymentsDown {
+				payments.Close()
+			}
+			up := Upstreams{Sessions: principalSessions(t).URL, Payments: payments.URL, Inventory: inventory.URL, Orders: orders.URL}
+			gw := newGateway(t, up)
+			var hdr []string
+			if tc.token != "" {
+				hdr = bearer(tc.token)
+			}
+			resp, body := gwCall(t, gw, tc.method, "/api/admin/faults", tc.body, hdr...)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status = %d %s, want %d", resp.StatusCode, body, tc.wantStatus)
+			}
+			if tc.want != "" {
+				got := decodeAny(t, body)
+				if tc.wantStatus >= 400 {
+					got = got.(map[string]any)["errors"]
+				}
+				if diff := cmp.Diff(got, decodeAny(t, tc.want)); diff != "" {
+					t.Errorf("answer (-got +want):\n%s", diff)
+				}
+			}
+			if !tc.paymentsDown {
+				if diff := cmp.Diff(payments.putBodies(), tc.wantPuts.payments); diff != "" {
+					t.Errorf("payments PUT bodies (-got +want):\n%s", diff)
+				}
+			}
+			if diff := cmp.Diff(inventory.putBodies(), tc.wantPuts.inventory); diff != "" {
+				t.Errorf("inventory PUT bodies (-got +want):\n%s", diff)
+			}
+			if diff := cmp.Diff(orders.putBodies(), tc.wantPuts.orders); diff != "" {
+				t.Errorf("orders PUT bodies (-got +want):\n%s", diff)
+			}
+			if tc.method == "DELETE" && tc.wantStatus == 204 {
+				for name, f := range map[string]*fakeFaults{"payments": payments, "inventory": inventory, "orders": orders} {
+					if diff := cmp.Diff(f.requests(), []string{"DELETE /faults"}); diff != "" {
+						t.Errorf("%s saw (-got +want):\n%s", name, diff)
+					}
+				}
+			}
+		})
+	}
+}
