@@ -1,29 +1,36 @@
-// Command payments runs the Polyshop payments service, owner of charges and refunds in its own
-// PostgreSQL database.
-//
-// This is the service's skeleton: it reads its configuration, reaches its own database and
-// NATS with its own credentials, serves /healthz, /readyz and /metrics, and shuts down
-// gracefully. Its domain arrives with the order saga (see README.md).
+// Command payments runs the Polyshop payments service, owner of charges and refunds in its
+// own PostgreSQL database: a participant of the order saga that charges each order at most
+// once (the order id is the idempotency key), refunds as compensation, and carries the
+// lab's fault switches. Replies and events leave through a transactional outbox relayed to
+// the NATS stream PAYMENTS.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"polyshop/services/payments/internal/consumer"
+	"polyshop/services/payments/internal/httpapi"
+	"polyshop/services/payments/internal/payments"
+	"polyshop/services/payments/internal/pgstore"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
+	"polyshop/shared/outbox"
+	"polyshop/shared/outbox/pgoutbox"
 )
 
 const service = "payments"
@@ -37,12 +44,16 @@ func main() {
 	}
 }
 
-// Config is the service's configuration, read once from the environment.
+// Config is the service's configuration, read once from the environment; see README.md.
 type Config struct {
 	HTTPAddr        string        // PAYMENTS_HTTP_ADDR
 	DatabaseURL     string        // PAYMENTS_DATABASE_URL (the payments role's own database)
 	NATSURL         string        // PAYMENTS_NATS_URL (the payments NATS user)
+	Concurrency     int           // PAYMENTS_CONCURRENCY, per command consumer
+	AckWait         time.Duration // PAYMENTS_ACK_WAIT
+	FaultPoll       time.Duration // PAYMENTS_FAULT_POLL
 	ShutdownTimeout time.Duration // PAYMENTS_SHUTDOWN_TIMEOUT
+	LogLevel        slog.Level    // PAYMENTS_LOG_LEVEL
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -51,9 +62,21 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		HTTPAddr:        r.String("PAYMENTS_HTTP_ADDR", "127.0.0.1:8086"),
 		DatabaseURL:     r.Required("PAYMENTS_DATABASE_URL"),
 		NATSURL:         r.Required("PAYMENTS_NATS_URL"),
+		Concurrency:     r.Int("PAYMENTS_CONCURRENCY", 4),
+		AckWait:         r.Duration("PAYMENTS_ACK_WAIT", 75*time.Second),
+		FaultPoll:       r.Duration("PAYMENTS_FAULT_POLL", time.Second),
 		ShutdownTimeout: r.Duration("PAYMENTS_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
-	return cfg, r.Err()
+	if err := cfg.LogLevel.UnmarshalText([]byte(r.String("PAYMENTS_LOG_LEVEL", "info"))); err != nil {
+		return cfg, fmt.Errorf("PAYMENTS_LOG_LEVEL: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return cfg, err
+	}
+	if cfg.Concurrency < 1 {
+		return cfg, errors.New("PAYMENTS_CONCURRENCY: must be at least 1")
+	}
+	return cfg, nil
 }
 
 func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
@@ -61,35 +84,93 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := obs.NewLogger(stdout, service, slog.LevelInfo)
+	log := obs.NewLogger(stdout, service, cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "addr", cfg.HTTPAddr,
-		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL))
+		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL),
+		"concurrency", cfg.Concurrency, "ack_wait", cfg.AckWait.String(), "fault_poll", cfg.FaultPoll.String(),
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
-	defer shutdownTracing(context.Background())
+	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
 
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(startCtx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer pool.Close()
-
-	bus, err := broker.Connect(ctx, cfg.NATSURL, service, log)
+	if err := pgstore.Migrate(startCtx, pool); err != nil {
+		return err
+	}
+	bus, err := broker.Connect(startCtx, cfg.NATSURL, service, log)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
 	defer bus.Close()
+	if err := bus.EnsureStream(startCtx, service); err != nil {
+		return err
+	}
+	if err := bus.EnsureDLQ(startCtx); err != nil {
+		return err
+	}
 
+	svc := payments.NewService(pgstore.New(pool), payments.Options{})
 	reg := prometheus.NewRegistry()
-	mux := http.NewServeMux()
-	httpx.Health{Checks: map[string]func(context.Context) error{
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	commands := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "payments_commands_total",
+		Help: "Saga commands handled, by verb, reply and whether the reply repeats a stored one; reply \"error\" = not handled (redelivered).",
+	}, []string{"verb", "reply", "resent"})
+	reg.MustRegister(commands)
+
+	// The relay runs until the consumers have stopped, so replies of the last commands
+	// still go out.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	obox := pgoutbox.New(pool)
+	relay := outbox.NewRelay(obox, bus, log)
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(relayCtx)
+	}()
+
+	group := consumer.Start(ctx, bus, svc, log, consumer.Options{
+		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, PollEvery: cfg.FaultPoll,
+	}, func(verb string, o payments.Outcome, err error) {
+		if err != nil {
+			commands.WithLabelValues(verb, "error", "false").Inc()
+			return
+		}
+		commands.WithLabelValues(verb, o.Reply, strconv.FormatBool(o.Resent)).Inc()
+	})
+
+	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
-	}}.Register(mux, reg)
+	}, reg)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
-	return httpx.Serve(ctx, cfg.HTTPAddr, httpx.Standard(service, log, reg, mux), log,
-		httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	// Shutdown: stop taking commands and finish (and acknowledge) those in flight, publish
+	// what they committed, then stop the relay, the broker and the pool (deferred).
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.AckWait+5*time.Second)
+	if err := group.Stop(stopCtx); err != nil {
+		log.Warn("stop consumers", "err", err)
+	}
+	cancelStop()
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
+	_, _ = obox.Drain(drainCtx, 1000, bus.Publish)
+	cancelDrain()
+	stopRelay()
+	<-relayDone
+	obox.Close()
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	return nil
 }
