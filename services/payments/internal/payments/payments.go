@@ -108,4 +108,6 @@ type FieldError struct {
 func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
 
 // Is reports true for ErrInvalid.
-func (e *FieldError) Is(target error) bool { return target == ErrInvalid || target == events.ErrInvalid }
+func (e *FieldError) Is(target error) bool {
+	return target == ErrInvalid || target == events.ErrInvalid
+}

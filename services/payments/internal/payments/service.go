@@ -137,7 +137,7 @@ func (s *Service) Charge(ctx context.Context, e events.Envelope) (Outcome, error
 			return nil, nil, fmt.Errorf("new payment id: %w", err)
 		}
 		p := &Payment{ID: id.String(), OrderID: cmd.OrderID, UserID: cmd.UserID,
-			Amount: events.Money{Amount: cmd.Amount, Currency: cmd.Currency},
+			Amount:  events.Money{Amount: cmd.Amount, Currency: cmd.Currency},
 			Replies: 1, Version: 1, CreatedAt: now, UpdatedAt: now}
 		r.seq = 1
 		var evType string
