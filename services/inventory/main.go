@@ -1,17 +1,14 @@
-// Command inventory runs the Polyshop inventory service, owner of stock levels and reservations in its own
-// PostgreSQL database.
-//
-// This is the service's skeleton: it reads its configuration, reaches its own database and
-// NATS with its own credentials, serves /healthz, /readyz and /metrics, and shuts down
-// gracefully. Its domain arrives with the order saga (see README.md).
+// Command inventory runs the Polyshop inventory service: stock per product with an
+// auditable ledger and the order saga's reservations, in its own PostgreSQL database, with
+// a transactional outbox relayed to the NATS stream INVENTORY.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,11 +16,18 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"polyshop/services/inventory/internal/consumer"
+	"polyshop/services/inventory/internal/httpapi"
+	"polyshop/services/inventory/internal/inventory"
+	"polyshop/services/inventory/internal/pgstore"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
+	"polyshop/shared/outbox"
+	"polyshop/shared/outbox/pgoutbox"
 )
 
 const service = "inventory"
@@ -37,59 +41,141 @@ func main() {
 	}
 }
 
-// Config is the service's configuration, read once from the environment.
+// Config is the service's configuration; see README.md for each variable.
 type Config struct {
-	HTTPAddr        string        // INVENTORY_HTTP_ADDR
-	DatabaseURL     string        // INVENTORY_DATABASE_URL (the inventory role's own database)
-	NATSURL         string        // INVENTORY_NATS_URL (the inventory NATS user)
-	ShutdownTimeout time.Duration // INVENTORY_SHUTDOWN_TIMEOUT
+	HTTPAddr           string
+	DatabaseURL        string
+	NATSURL            string
+	ReservationTTL     time.Duration
+	SweepInterval      time.Duration
+	FaultsPoll         time.Duration
+	CommandConcurrency int
+	ShutdownTimeout    time.Duration
+	LogLevel           slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
 	r := config.New(getenv)
-	cfg := Config{
-		HTTPAddr:        r.String("INVENTORY_HTTP_ADDR", "127.0.0.1:8084"),
-		DatabaseURL:     r.Required("INVENTORY_DATABASE_URL"),
-		NATSURL:         r.Required("INVENTORY_NATS_URL"),
-		ShutdownTimeout: r.Duration("INVENTORY_SHUTDOWN_TIMEOUT", 10*time.Second),
+	c := Config{
+		HTTPAddr:           r.String("INVENTORY_HTTP_ADDR", "127.0.0.1:8084"),
+		DatabaseURL:        r.Required("INVENTORY_DATABASE_URL"),
+		NATSURL:            r.Required("INVENTORY_NATS_URL"),
+		ReservationTTL:     r.Duration("INVENTORY_RESERVATION_TTL", inventory.DefaultTTL),
+		SweepInterval:      r.Duration("INVENTORY_SWEEP_INTERVAL", 10*time.Second),
+		FaultsPoll:         r.Duration("INVENTORY_FAULTS_POLL", time.Second),
+		CommandConcurrency: r.Int("INVENTORY_COMMAND_CONCURRENCY", 4),
+		ShutdownTimeout:    r.Duration("INVENTORY_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
-	return cfg, r.Err()
+	if err := c.LogLevel.UnmarshalText([]byte(r.String("INVENTORY_LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("config: INVENTORY_LOG_LEVEL: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	switch {
+	case c.ReservationTTL <= 0:
+		return c, errors.New("config: INVENTORY_RESERVATION_TTL must be positive")
+	case c.SweepInterval <= 0:
+		return c, errors.New("config: INVENTORY_SWEEP_INTERVAL must be positive")
+	case c.FaultsPoll <= 0:
+		return c, errors.New("config: INVENTORY_FAULTS_POLL must be positive")
+	case c.CommandConcurrency < 1:
+		return c, errors.New("config: INVENTORY_COMMAND_CONCURRENCY must be 1 or more")
+	}
+	return c, nil
 }
 
 func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return err
 	}
-	log := obs.NewLogger(stdout, service, slog.LevelInfo)
-	log.InfoContext(ctx, "starting", "addr", cfg.HTTPAddr,
-		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL))
+	log := obs.NewLogger(stdout, service, cfg.LogLevel)
+	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
+		"database_url", config.Redact(cfg.DatabaseURL), "nats_url", config.Redact(cfg.NATSURL),
+		"reservation_ttl", cfg.ReservationTTL.String(), "sweep_interval", cfg.SweepInterval.String(),
+		"faults_poll", cfg.FaultsPoll.String(), "command_concurrency", cfg.CommandConcurrency,
+		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
-	defer shutdownTracing(context.Background())
+	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
 
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(startCtx, cfg.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return fmt.Errorf("postgres: %w", err)
 	}
 	defer pool.Close()
-
-	bus, err := broker.Connect(ctx, cfg.NATSURL, service, log)
+	if err := pgstore.Migrate(startCtx, pool); err != nil {
+		return err
+	}
+	nc, err := broker.Connect(startCtx, cfg.NATSURL, service, log)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
-	defer bus.Close()
+	defer nc.Close()
+	if err := nc.EnsureStream(startCtx, service); err != nil {
+		return err
+	}
+	if err := nc.EnsureDLQ(startCtx); err != nil {
+		return err
+	}
+
+	svc := inventory.NewService(pgstore.New(pool), inventory.Options{TTL: cfg.ReservationTTL, Log: log})
+	if _, err := svc.RefreshFaults(startCtx); err != nil {
+		return err
+	}
+
+	// Background work gets a context the signal does not cancel: each part is stopped
+	// explicitly, in order, so replies of the last commands still go out.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	obox := pgoutbox.New(pool)
+	relay := outbox.NewRelay(obox, nc, log)
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(bg)
+	}()
+	sweepCtx, stopSweep := context.WithCancel(bg)
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		svc.RunSweeper(sweepCtx, cfg.SweepInterval)
+	}()
+	cons := consumer.Start(bg, nc, svc, log, consumer.Options{
+		Concurrency: cfg.CommandConcurrency, PollEvery: cfg.FaultsPoll})
 
 	reg := prometheus.NewRegistry()
-	mux := http.NewServeMux()
-	httpx.Health{Checks: map[string]func(context.Context) error{
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
-		"nats":     bus.Ready,
-	}}.Register(mux, reg)
+		"nats":     nc.Ready,
+	}, reg)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
-	return httpx.Serve(ctx, cfg.HTTPAddr, httpx.Standard(service, log, reg, mux), log,
-		httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	// Shutdown: HTTP is down; finish and ack the commands in flight, stop the sweeper,
+	// publish what they committed, then stop the relay, the broker and the pool (deferred).
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	if err := cons.Stop(stopCtx); err != nil {
+		log.Warn("stop consumers", "err", err)
+	}
+	cancelStop()
+	stopSweep()
+	<-sweepDone
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
+	_, _ = obox.Drain(drainCtx, 1000, nc.Publish)
+	cancelDrain()
+	stopBG()
+	<-relayDone
+	obox.Close()
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	return nil
 }
