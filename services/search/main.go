@@ -1,8 +1,9 @@
 // Command search is Polyshop's product search: a read model (CQRS) in Elasticsearch fed by
-// the catalog's events, rebuildable from the CATALOG stream at any time.
+// the catalog's events and inventory's stock_changed, rebuildable from the CATALOG and
+// INVENTORY streams at any time.
 //
-//	search           serve the HTTP API and consume catalog events (default)
-//	search rebuild   replay the CATALOG stream into a new index and swap the alias
+//	search           serve the HTTP API and consume catalog and inventory events (default)
+//	search rebuild   replay CATALOG and INVENTORY into a new index and swap the alias
 //	search drift     compare the index with the catalog and print the differences
 package main
 
@@ -48,6 +49,7 @@ type Config struct {
 	ES              esindex.Config
 	NATSURL         string
 	Durable         string
+	StockDurable    string
 	Concurrency     int
 	CatalogURL      string
 	ShutdownTimeout time.Duration
@@ -66,6 +68,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		},
 		NATSURL:         r.Required("SEARCH_NATS_URL"),
 		Durable:         r.String("SEARCH_CONSUMER", "search"),
+		StockDurable:    r.String("SEARCH_INVENTORY_CONSUMER", "search-inventory"),
 		Concurrency:     r.Int("SEARCH_CONSUMER_CONCURRENCY", 4),
 		CatalogURL:      r.String("CATALOG_URL", "http://127.0.0.1:8083"),
 		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),
@@ -96,7 +99,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	log.InfoContext(ctx, "starting", "command", cmd, "http_addr", cfg.HTTPAddr,
 		"elasticsearch_url", config.Redact(cfg.ES.URL), "elasticsearch_username", cfg.ES.Username,
 		"elasticsearch_password", redacted(cfg.ES.Password), "alias", cfg.ES.Alias,
-		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "concurrency", cfg.Concurrency,
+		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "inventory_consumer", cfg.StockDurable, "concurrency", cfg.Concurrency,
 		"catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)
@@ -119,9 +122,12 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		return err
 	}
 	defer nc.Close()
-	src := replay.New(nc.JetStream(), broker.StreamName("catalog"), search.Subjects, 500, log)
+	sources := []search.Source{
+		replay.New(nc.JetStream(), broker.StreamName("catalog"), search.Subjects, 500, log),
+		replay.New(nc.JetStream(), broker.StreamName("inventory"), search.StockSubjects, 500, log),
+	}
 	cat := catalogclient.New(cfg.CatalogURL, httpx.NewClient(30*time.Second))
-	svc := search.NewService(idx, src, cat, log)
+	svc := search.NewService(idx, sources, cat, log)
 
 	switch cmd {
 	case "rebuild":
@@ -150,7 +156,21 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	if err := nc.EnsureDLQ(startCtx); err != nil {
 		return err
 	}
-	cons := startConsumer(ctx, nc, svc, cfg, log)
+	cons := startConsumer(ctx, nc, broker.ConsumerSpec{
+		Stream:      broker.StreamName("catalog"),
+		Durable:     cfg.Durable,
+		Subjects:    search.Subjects,
+		Concurrency: cfg.Concurrency,
+	}, svc.Handle, log)
+	// inventory creates INVENTORY; until it exists this consumer keeps retrying and search
+	// serves without availability (inStock=true finds nothing): it is not a readiness
+	// condition, unlike the catalog consumer without which search would serve stale data.
+	stockCons := startConsumer(ctx, nc, broker.ConsumerSpec{
+		Stream:      broker.StreamName("inventory"),
+		Durable:     cfg.StockDurable,
+		Subjects:    search.StockSubjects,
+		Concurrency: cfg.Concurrency,
+	}, svc.Handle, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -165,8 +185,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelStop()
-	if err := cons.stop(stopCtx); err != nil {
-		log.Warn("stop consumer", "err", err)
+	for _, c := range []*consumer{cons, stockCons} {
+		if err := c.stop(stopCtx); err != nil {
+			log.Warn("stop consumer", "err", err)
+		}
 	}
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
@@ -175,8 +197,9 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	return nil
 }
 
-// consumer starts the durable consumer, retrying while the CATALOG stream does not exist
-// yet (the catalog creates it; the search user may not).
+// consumer is a durable consumer being attached: startConsumer retries while its stream
+// does not exist yet (CATALOG and INVENTORY are created by their owners; the search user may
+// not create them), so search starts before them and begins consuming when they appear.
 type consumer struct {
 	mu   sync.Mutex
 	sub  *broker.Subscription
@@ -184,25 +207,22 @@ type consumer struct {
 	err  error
 }
 
-func startConsumer(ctx context.Context, nc *broker.Conn, svc *search.Service, cfg Config, log *slog.Logger) *consumer {
+func startConsumer(ctx context.Context, nc *broker.Conn, spec broker.ConsumerSpec, h broker.Handler, log *slog.Logger) *consumer {
 	c := &consumer{done: make(chan struct{}), err: errors.New("consumer not started yet")}
 	go func() {
 		defer close(c.done)
-		for {
-			sub, err := nc.Consume(ctx, broker.ConsumerSpec{
-				Stream:      broker.StreamName("catalog"),
-				Durable:     cfg.Durable,
-				Subjects:    search.Subjects,
-				Concurrency: cfg.Concurrency,
-			}, svc.Handle)
+		for attempt := 1; ; attempt++ {
+			sub, err := nc.Consume(ctx, spec, h)
 			c.mu.Lock()
 			c.sub, c.err = sub, err
 			c.mu.Unlock()
 			if err == nil {
-				log.InfoContext(ctx, "consuming", "stream", "CATALOG", "durable", cfg.Durable)
+				log.InfoContext(ctx, "consuming", "stream", spec.Stream, "durable", spec.Durable, "subjects", spec.Subjects)
 				return
 			}
-			log.WarnContext(ctx, "cannot start consumer yet; retrying", "err", err)
+			if attempt == 1 || attempt%30 == 0 {
+				log.WarnContext(ctx, "cannot start consumer yet; retrying", "stream", spec.Stream, "durable", spec.Durable, "err", err)
+			}
 			select {
 			case <-ctx.Done():
 				return

@@ -1,13 +1,12 @@
 // Package esindex is the search Index on Elasticsearch (go-elasticsearch/v8, plain JSON
 // requests). Queries and live writes go through an alias; concrete indices are named
-// "<alias>-<UTC timestamp>" and created from migrations/index.json. Every write uses
-// version_type=external with the product's version, so Elasticsearch itself rejects stale
-// and duplicate writes (409), which this adapter treats as success.
+// "<alias>-<UTC timestamp>" and created from migrations/index.json.
 //
-// Deletes leave a tombstone carrying their version for index.gc_deletes (set to 1h in
-// index.json instead of the default 60s): an older update arriving later than that after a
-// delete would bring the product back. The stream is consumed in order, so that needs a
-// redelivery more than an hour late; Drift would report it as "extra".
+// A document has two parts from two sources with a version each (search.Document), so
+// Elasticsearch's external versioning, which keeps one version per document, cannot
+// guard it. Writes are read-change-write with optimistic concurrency instead
+// (if_seq_no/if_primary_term, see Apply); no scripts (the native distribution has no
+// painless). Deleted products stay as tombstone documents, filtered out of every read.
 package esindex
 
 import (
@@ -17,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -139,7 +137,7 @@ func (x *Index) Ensure(ctx context.Context) error {
 		return err
 	}
 	if len(idx) > 0 {
-		return nil
+		return x.updateMapping(ctx)
 	}
 	name, err := x.CreateIndex(ctx)
 	if err != nil {
@@ -147,6 +145,23 @@ func (x *Index) Ensure(ctx context.Context) error {
 	}
 	if _, err := x.SwapAlias(ctx, name); err != nil {
 		return err
+	}
+	return nil
+}
+
+// updateMapping puts the mappings of migrations/index.json on the indices behind the alias,
+// which adds the fields a newer version of this service introduced (new fields only:
+// Elasticsearch refuses to change an existing field, and then a rebuild is the way). Existing
+// documents simply lack the new fields.
+func (x *Index) updateMapping(ctx context.Context) error {
+	var def struct {
+		Mappings json.RawMessage `json:"mappings"`
+	}
+	if err := json.Unmarshal(migrations.Index, &def); err != nil {
+		return fmt.Errorf("index definition: %w", err)
+	}
+	if _, err := x.do(ctx, http.MethodPut, "/"+x.alias+"/_mapping", []byte(def.Mappings), nil); err != nil {
+		return fmt.Errorf("update mapping of %s (a rebuild creates an index with the new one): %w", x.alias, err)
 	}
 	return nil
 }
@@ -223,81 +238,154 @@ func (x *Index) Refresh(ctx context.Context, index string) error {
 	return err
 }
 
-// Apply implements search.Index. One op is a single request (lowest latency for the live
-// consumer); more go as one _bulk request.
+// maxApplyAttempts bounds the read-change-write rounds of one Apply; only concurrent writers
+// of the same ids cause another round, so reaching it means heavy contention: the error
+// makes the consumer retry later.
+const maxApplyAttempts = 20
+
+// stored is one document as read with its optimistic concurrency token.
+type stored struct {
+	Index       string          `json:"_index"`
+	ID          string          `json:"_id"`
+	Found       bool            `json:"found"`
+	SeqNo       int64           `json:"_seq_no"`
+	PrimaryTerm int64           `json:"_primary_term"`
+	Source      search.Document `json:"_source"`
+	Error       json.RawMessage `json:"error"`
+}
+
+// Apply implements search.Index with optimistic concurrency instead of external versions
+// (which would cover one source only): the documents the ops touch are read with one
+// realtime _mget (which also names the concrete index behind the alias), each is changed in
+// memory with search.Fold, and the changed ones are written back with one _bulk request,
+// each write conditional on the _seq_no/_primary_term read (op_type create for a document
+// that did not exist). A write that loses a race (409) is read and folded again.
+//
+// The write goes to the concrete index the document was read from: when a rebuild swaps
+// the alias in between, the write lands in the old index (and fails nothing); the rebuild's
+// catch-up replays the event into the new one.
 func (x *Index) Apply(ctx context.Context, target string, ops []search.Op) error {
 	if target == "" {
 		target = x.alias
 	}
-	switch len(ops) {
-	case 0:
-		return nil
-	case 1:
-		return x.applyOne(ctx, target, ops[0])
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	n := 0
+	byID := map[string][]search.Op{}
+	var pending []string
 	for _, op := range ops {
-		meta := map[string]any{"_index": target, "_id": op.ID, "version": op.Version, "version_type": "external"}
-		switch op.Kind {
-		case search.OpPut:
-			_ = enc.Encode(map[string]any{"index": meta})
-			if err := enc.Encode(op.Doc); err != nil {
-				return fmt.Errorf("encode document %s: %w", op.ID, err)
-			}
-		case search.OpDelete:
-			_ = enc.Encode(map[string]any{"delete": meta})
-		default:
+		if op.Kind == search.OpNone {
 			continue
 		}
-		n++
+		if _, ok := byID[op.ID]; !ok {
+			pending = append(pending, op.ID)
+		}
+		byID[op.ID] = append(byID[op.ID], op)
 	}
-	if n == 0 {
-		return nil
-	}
-	var resp struct {
-		Errors bool `json:"errors"`
-		Items  []map[string]struct {
-			ID     string          `json:"_id"`
-			Status int             `json:"status"`
-			Error  json.RawMessage `json:"error"`
-		} `json:"items"`
-	}
-	if _, err := x.do(ctx, http.MethodPost, "/_bulk", buf.Bytes(), &resp); err != nil {
-		return fmt.Errorf("bulk into %s: %w", target, err)
-	}
-	if !resp.Errors {
-		return nil
-	}
-	for _, item := range resp.Items {
-		for action, r := range item {
-			if r.Status < 300 || r.Status == http.StatusConflict || (action == "delete" && r.Status == http.StatusNotFound) {
+	for attempt := 1; len(pending) > 0; attempt++ {
+		if attempt > maxApplyAttempts {
+			return fmt.Errorf("apply to %s: %d documents still conflict after %d attempts (first %s)", target, len(pending), maxApplyAttempts, pending[0])
+		}
+		cur, err := x.mget(ctx, target, pending)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		n := 0
+		for _, id := range pending {
+			st := cur[id]
+			var base *search.Document
+			if st.Found {
+				base = &st.Source
+			}
+			doc, changed := search.Fold(base, byID[id])
+			if !changed {
 				continue
 			}
-			return fmt.Errorf("bulk %s %s into %s: %d %s", action, r.ID, target, r.Status, r.Error)
+			meta := map[string]any{"_index": st.Index, "_id": id}
+			action := "create"
+			if st.Index == "" {
+				meta["_index"] = target
+			}
+			if st.Found {
+				action = "index"
+				meta["if_seq_no"], meta["if_primary_term"] = st.SeqNo, st.PrimaryTerm
+			}
+			_ = enc.Encode(map[string]any{action: meta})
+			if err := enc.Encode(doc); err != nil {
+				return fmt.Errorf("encode document %s: %w", id, err)
+			}
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		var resp struct {
+			Errors bool `json:"errors"`
+			Items  []map[string]struct {
+				ID     string          `json:"_id"`
+				Status int             `json:"status"`
+				Error  json.RawMessage `json:"error"`
+			} `json:"items"`
+		}
+		if _, err := x.do(ctx, http.MethodPost, "/_bulk", buf.Bytes(), &resp); err != nil {
+			return fmt.Errorf("bulk into %s: %w", target, err)
+		}
+		pending = pending[:0]
+		if !resp.Errors {
+			return nil
+		}
+		for _, item := range resp.Items {
+			for action, r := range item {
+				switch {
+				case r.Status < 300:
+				case r.Status == http.StatusConflict:
+					pending = append(pending, r.ID) // someone wrote it since the read: again
+				default:
+					return fmt.Errorf("bulk %s %s into %s: %d %s", action, r.ID, target, r.Status, r.Error)
+				}
+			}
 		}
 	}
 	return nil
 }
 
-func (x *Index) applyOne(ctx context.Context, target string, op search.Op) error {
-	q := "?version=" + strconv.FormatInt(op.Version, 10) + "&version_type=external"
-	path := "/" + target + "/_doc/" + op.ID + q
-	switch op.Kind {
-	case search.OpPut:
-		_, err := x.do(ctx, http.MethodPut, path, op.Doc, nil, http.StatusConflict)
-		if err != nil {
-			return fmt.Errorf("index %s v%d: %w", op.ID, op.Version, err)
-		}
-	case search.OpDelete:
-		// 404: nothing to delete, but Elasticsearch still records the tombstone version.
-		_, err := x.do(ctx, http.MethodDelete, path, nil, nil, http.StatusConflict, http.StatusNotFound)
-		if err != nil {
-			return fmt.Errorf("delete %s v%d: %w", op.ID, op.Version, err)
-		}
+// mget reads the documents ids from target (an alias with one index, or a concrete index),
+// realtime, with their sequence numbers; missing documents come back with Found false.
+func (x *Index) mget(ctx context.Context, target string, ids []string) (map[string]stored, error) {
+	var resp struct {
+		Docs []stored `json:"docs"`
 	}
-	return nil
+	path := "/" + target + "/_mget?realtime=true"
+	if _, err := x.do(ctx, http.MethodPost, path, map[string]any{"ids": ids}, &resp); err != nil {
+		return nil, fmt.Errorf("read %d documents from %s: %w", len(ids), target, err)
+	}
+	out := make(map[string]stored, len(resp.Docs))
+	for _, d := range resp.Docs {
+		if len(d.Error) > 0 && string(d.Error) != "null" {
+			return nil, fmt.Errorf("read %s from %s: %s", d.ID, target, d.Error)
+		}
+		out[d.ID] = d
+	}
+	return out, nil
+}
+
+// Get returns the stored document id behind the alias (visible or not), realtime; found is
+// false when there is none.
+func (x *Index) Get(ctx context.Context, id string) (search.Document, bool, error) {
+	cur, err := x.mget(ctx, x.alias, []string{id})
+	if err != nil {
+		return search.Document{}, false, err
+	}
+	st := cur[id]
+	return st.Source, st.Found, nil
+}
+
+// visible is the filter every read uses: documents with their catalog part that are not
+// tombstones (see search.Document.Visible).
+func visible() map[string]any {
+	return map[string]any{"bool": map[string]any{
+		"filter":   []any{map[string]any{"exists": map[string]any{"field": "version"}}},
+		"must_not": []any{map[string]any{"term": map[string]any{"deleted": true}}},
+	}}
 }
 
 // Versions implements search.Index, paging by id with search_after.
@@ -309,7 +397,7 @@ func (x *Index) Versions(ctx context.Context) (map[string]int64, error) {
 			"size":    1000,
 			"_source": []string{"version"},
 			"sort":    []any{map[string]string{"id": "asc"}},
-			"query":   map[string]any{"match_all": map[string]any{}},
+			"query":   visible(),
 		}
 		if after != nil {
 			body["search_after"] = after

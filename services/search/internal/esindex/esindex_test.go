@@ -193,7 +193,12 @@ func TestSearchFiltersFacetsHighlightsAndCursor(t *testing.T) {
 
 // fakeSource replays a fixed list of events in small batches, slowly enough that queries
 // run while the rebuild is in progress.
-type fakeSource struct{ evs []events.Envelope }
+type fakeSource struct {
+	name string
+	evs  []events.Envelope
+}
+
+func (f fakeSource) Name() string { return f.name }
 
 func (f fakeSource) Replay(ctx context.Context, from uint64, fn func(context.Context, []events.Envelope) error) (int, uint64, error) {
 	if from > uint64(len(f.evs)) {
@@ -229,7 +234,7 @@ func TestRebuildWhileQueriesRunNeverShowsAnEmptyIndex(t *testing.T) {
 			delete(want, id)
 		}
 	}
-	svc := search.NewService(x, fakeSource{evs: evs}, nil, quiet())
+	svc := search.NewService(x, []search.Source{fakeSource{name: "CATALOG", evs: evs}}, nil, quiet())
 	// The live index holds the same products already (as after normal consumption).
 	for _, e := range evs {
 		if err := svc.Handle(ctx, e); err != nil {

@@ -31,7 +31,17 @@ func searchBody(q search.Query) map[string]any {
 			"query": q.Text, "fields": []string{"name^3", "description"}, "operator": "and",
 		}}
 	}
-	filters := []any{}
+	filters := []any{visible()}
+	mustNot := []any{}
+	if q.InStock != nil {
+		inStock := map[string]any{"term": map[string]any{"inStock": true}}
+		if *q.InStock {
+			filters = append(filters, inStock)
+		} else {
+			// Not in stock includes products inventory has not reported yet.
+			mustNot = append(mustNot, inStock)
+		}
+	}
 	if q.Category != "" {
 		filters = append(filters, map[string]any{"term": map[string]any{"category": q.Category}})
 	}
@@ -59,9 +69,9 @@ func searchBody(q search.Query) map[string]any {
 	body := map[string]any{
 		"size":             q.Limit + 1, // one more tells whether a next page exists
 		"track_total_hits": true,
-		"query":            map[string]any{"bool": map[string]any{"must": must, "filter": filters}},
+		"query":            map[string]any{"bool": map[string]any{"must": must, "filter": filters, "must_not": mustNot}},
 		"sort":             []any{map[string]string{"_score": "desc"}, map[string]string{"id": "asc"}},
-		"_source":          []string{"id", "name", "description", "category", "price", "attributes", "version"},
+		"_source":          []string{"id", "name", "description", "category", "price", "attributes", "version", "inStock", "available"},
 		"highlight": map[string]any{
 			"pre_tags": []string{"<em>"}, "post_tags": []string{"</em>"},
 			"fields": map[string]any{"name": map[string]any{"number_of_fragments": 0}, "description": map[string]any{"fragment_size": 150, "number_of_fragments": 3}},

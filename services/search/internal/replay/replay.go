@@ -1,4 +1,4 @@
-// Package replay reads the catalog stream from a given sequence with an ordered, ephemeral
+// Package replay reads a stream (CATALOG, INVENTORY) from a given sequence with an ordered, ephemeral
 // JetStream consumer (no durable state, no acks), for rebuilding the search index.
 package replay
 
@@ -34,13 +34,21 @@ func New(js jetstream.JetStream, stream string, subjects []string, batch int, lo
 	return &Source{js: js, stream: stream, subjects: subjects, batch: batch, log: log}
 }
 
+// Name implements search.Source: the stream's name.
+func (s *Source) Name() string { return s.stream }
+
 // Replay implements search.Source. It stops when the consumer reports nothing pending after
-// the stream's last sequence at the start of the call has been reached.
+// the stream's last sequence at the start of the call has been reached. A stream that does
+// not exist (yet: its owner creates it) holds nothing to replay: no error.
 func (s *Source) Replay(ctx context.Context, from uint64, fn func(context.Context, []events.Envelope) error) (int, uint64, error) {
 	if from == 0 {
 		from = 1
 	}
 	st, err := s.js.Stream(ctx, s.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s.log.InfoContext(ctx, "replay: stream does not exist yet; nothing to replay", "stream", s.stream)
+		return 0, from - 1, nil
+	}
 	if err != nil {
 		return 0, from - 1, fmt.Errorf("stream %s: %w", s.stream, err)
 	}

@@ -1,11 +1,11 @@
-// Package search is the product search read model (CQRS): it turns catalog events into
-// index operations, describes queries with filters, facets and cursors, and defines the
-// Index it needs. The index is disposable: Rebuild replays the catalog stream into a fresh
-// index and swaps it in; Drift compares it with the catalog.
+// Package search is the product search read model (CQRS): it turns catalog and inventory
+// events into index operations, describes queries with filters, facets and cursors, and
+// defines the Index it needs. The index is disposable: Rebuild replays the CATALOG and
+// INVENTORY streams into a fresh index and swaps it in; Drift compares it with the catalog.
 //
-// Idempotency and order: every write carries the product's version (the event's sequence)
-// as an external version, so the index keeps whichever write has the highest version, and
-// duplicates or late, older events are ignored.
+// Idempotency and order: a document holds the catalog's and inventory's versions side by
+// side (see Document); each event replaces its source's part only when its version is
+// newer, so duplicates and late, older events change nothing, whatever the order.
 package search
 
 import (
@@ -21,21 +21,49 @@ import (
 	"polyshop/shared/events"
 )
 
-// Document is what the index holds for one live product.
+// Document is what the index holds for one product id. It has two parts written by two
+// sources, each with its own version:
+//
+//   - the catalog part (name … updatedAt, Version, Deleted), from product_created,
+//     product_updated and product_deleted, versioned by the catalog's product version;
+//   - the stock part (StockVersion, Available, InStock), from inventory's stock_changed,
+//     versioned by the stock row's version.
+//
+// Each part is replaced only by an event with a higher version of its own source, so the
+// final document does not depend on the order events arrive in. A delete turns the catalog
+// part into a tombstone (Deleted, with the delete's version) that stays in the index, so a
+// late older catalog event cannot bring the product back and a late stock event only
+// updates the hidden tombstone. A document with no catalog part yet (stock arrived first)
+// or a tombstone is not Visible: queries, facets and Versions never show it.
 type Document struct {
 	ID          string         `json:"id"`
-	Name        string         `json:"name"`
-	Description string         `json:"description"`
-	Category    string         `json:"category"`
-	Price       events.Money   `json:"price"`
-	Attributes  map[string]any `json:"attributes"`
+	Name        string         `json:"name,omitempty"`
+	Description string         `json:"description,omitempty"`
+	Category    string         `json:"category,omitempty"`
+	Price       events.Money   `json:"price,omitzero"`
+	Attributes  map[string]any `json:"attributes,omitempty"`
 	// AttrFacets holds "key=value" for every scalar attribute value (nested keys joined
 	// with dots), one keyword field that aggregates into attribute facets without a
 	// field per attribute.
-	AttrFacets []string  `json:"attrFacets"`
-	Version    int64     `json:"version"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	AttrFacets []string `json:"attrFacets,omitempty"`
+	// Version is the catalog version of the last catalog event applied (created, updated
+	// or deleted); 0 means no catalog event yet (a stock-only document).
+	Version   int64     `json:"version,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+	// Deleted marks a tombstone: the product was deleted at catalog version Version.
+	Deleted bool `json:"deleted,omitempty"`
+	// StockVersion is inventory's version of the last stock_changed applied; 0 means
+	// inventory has not reported the product yet.
+	StockVersion int64 `json:"stockVersion,omitempty"`
+	// Available is the available quantity (nil: unknown).
+	Available *int64 `json:"available,omitempty"`
+	// InStock is Available > 0; false when unknown.
+	InStock bool `json:"inStock"`
 }
+
+// Visible reports whether the document is a live product (has its catalog part and is
+// not deleted); only visible documents are searched, faceted and listed.
+func (d Document) Visible() bool { return d.Version > 0 && !d.Deleted }
 
 // OpKind says what an Op does.
 type OpKind int
@@ -43,8 +71,9 @@ type OpKind int
 // Kinds of index operations.
 const (
 	OpNone   OpKind = iota // the event does not change the index
-	OpPut                  // index Doc with external version Version
-	OpDelete               // delete ID with external version Version
+	OpPut                  // replace the catalog part with Doc at catalog version Version
+	OpDelete               // turn the catalog part into a tombstone at catalog version Version
+	OpStock                // set the stock part to Available at stock version Version
 )
 
 // Op is one index operation derived from an event.
@@ -52,7 +81,61 @@ type Op struct {
 	Kind    OpKind
 	ID      string
 	Version int64
-	Doc     Document
+	// Doc is the catalog part, for OpPut.
+	Doc Document
+	// Available is the available quantity, for OpStock.
+	Available int64
+}
+
+// ApplyTo returns the document after op, starting from cur (nil: no document yet), and
+// whether op changed it. An op whose version is not newer than its source's version in
+// cur is stale or a duplicate and changes nothing.
+func (op Op) ApplyTo(cur *Document) (Document, bool) {
+	d := Document{ID: op.ID}
+	if cur != nil {
+		d = *cur
+	}
+	switch op.Kind {
+	case OpPut:
+		// A tombstone's version is the delete's, higher than any update of the product.
+		if op.Version <= d.Version {
+			return d, false
+		}
+		n := op.Doc
+		n.ID, n.Version, n.Deleted = op.ID, op.Version, false
+		n.StockVersion, n.Available, n.InStock = d.StockVersion, d.Available, d.InStock
+		return n, true
+	case OpDelete:
+		if op.Version <= d.Version {
+			return d, false
+		}
+		return Document{ID: op.ID, Version: op.Version, Deleted: true,
+			StockVersion: d.StockVersion, Available: d.Available, InStock: d.InStock}, true
+	case OpStock:
+		if op.Version <= d.StockVersion {
+			return d, false
+		}
+		a := op.Available
+		d.StockVersion, d.Available, d.InStock = op.Version, &a, a > 0
+		return d, true
+	}
+	return d, false
+}
+
+// Fold applies ops (all for the same id, in order) to cur and reports whether any changed it.
+func Fold(cur *Document, ops []Op) (Document, bool) {
+	changed := false
+	for _, op := range ops {
+		d, ok := op.ApplyTo(cur)
+		if ok {
+			changed = true
+		}
+		cur = &d
+	}
+	if cur == nil {
+		return Document{}, false
+	}
+	return *cur, changed
 }
 
 // Subjects are the catalog subjects the projection consumes. product_price_changed is left
@@ -63,7 +146,10 @@ var Subjects = []string{
 	events.SubjectFor(events.TypeProductDeleted),
 }
 
-// OpFor maps a catalog event to the index operation it implies. Unknown types map to
+// StockSubjects are the inventory subjects the projection consumes.
+var StockSubjects = []string{events.SubjectFor(events.TypeStockChanged)}
+
+// OpFor maps a catalog or inventory event to the index operation it implies. Unknown types map to
 // OpNone; a malformed payload is an error wrapping events.ErrInvalid.
 func OpFor(e events.Envelope) (Op, error) {
 	switch e.Type {
@@ -88,6 +174,20 @@ func OpFor(e events.Envelope) (Op, error) {
 			return Op{}, &events.FieldError{Field: "data.productId", Reason: "differs from subject"}
 		}
 		return Op{Kind: OpDelete, ID: e.Subject, Version: e.Sequence}, nil
+	case events.TypeStockChanged:
+		var p events.StockChanged
+		if err := e.Decode(&p); err != nil {
+			return Op{}, err
+		}
+		switch {
+		case p.ProductID != e.Subject:
+			return Op{}, &events.FieldError{Field: "data.productId", Reason: "differs from subject"}
+		case p.Version != e.Sequence:
+			return Op{}, &events.FieldError{Field: "data.version", Reason: "differs from the envelope's sequence"}
+		case p.Available < 0:
+			return Op{}, &events.FieldError{Field: "data.available", Reason: "is negative"}
+		}
+		return Op{Kind: OpStock, ID: e.Subject, Version: e.Sequence, Available: p.Available}, nil
 	}
 	return Op{Kind: OpNone}, nil
 }
@@ -154,9 +254,11 @@ type Query struct {
 	Category string
 	MinPrice *int64
 	MaxPrice *int64
-	InStock  *bool
-	After    *Cursor
-	Limit    int
+	// InStock: nil = no filter; true = inventory reported available > 0; false = everything
+	// else, including products inventory has not reported yet.
+	InStock *bool
+	After   *Cursor
+	Limit   int
 }
 
 // Cursor is the sort key of the last hit of a page: score descending, then id ascending.
@@ -167,15 +269,19 @@ type Cursor struct {
 
 // Hit is one matching product.
 type Hit struct {
-	ID          string              `json:"id"`
-	Name        string              `json:"name"`
-	Description string              `json:"description"`
-	Category    string              `json:"category"`
-	Price       events.Money        `json:"price"`
-	Attributes  map[string]any      `json:"attributes"`
-	Version     int64               `json:"version"`
-	Highlights  map[string][]string `json:"highlights"`
-	Score       float64             `json:"-"`
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Category    string         `json:"category"`
+	Price       events.Money   `json:"price"`
+	Attributes  map[string]any `json:"attributes"`
+	Version     int64          `json:"version"`
+	// InStock is false when inventory has not reported the product yet.
+	InStock bool `json:"inStock"`
+	// Available is nil (left out) when inventory has not reported the product yet.
+	Available  *int64              `json:"available,omitempty"`
+	Highlights map[string][]string `json:"highlights"`
+	Score      float64             `json:"-"`
 }
 
 // ValueCount is one facet bucket.
@@ -242,8 +348,9 @@ func SplitAttrFacets(buckets []ValueCount) map[string][]ValueCount {
 // concrete index is named (the rebuild writes into its new index). Implementations are safe
 // for concurrent use.
 type Index interface {
-	// Apply performs ops in order on target ("" = the alias). A version conflict (the index
-	// already has the same or a newer version) is success: the write is stale or a duplicate.
+	// Apply performs ops in order on target ("" = the alias): each document is read,
+	// changed with Fold (stale or duplicate ops change nothing) and written back only if
+	// nobody wrote it in between, else read again. Safe with concurrent writers.
 	Apply(ctx context.Context, target string, ops []Op) error
 	// Search runs q against the alias.
 	Search(ctx context.Context, q Query) (Result, error)
@@ -256,7 +363,7 @@ type Index interface {
 	Refresh(ctx context.Context, index string) error
 	// DeleteIndex deletes a concrete index.
 	DeleteIndex(ctx context.Context, index string) error
-	// Versions returns the id and version of every document behind the alias.
+	// Versions returns the id and catalog version of every visible document behind the alias.
 	Versions(ctx context.Context) (map[string]int64, error)
 }
 

@@ -12,8 +12,11 @@ import (
 	"polyshop/shared/events"
 )
 
-// Source replays the catalog's product events from the broker.
+// Source replays one stream's events (the catalog's product events, inventory's
+// stock_changed) from the broker.
 type Source interface {
+	// Name names the stream, for reports and logs.
+	Name() string
 	// Replay hands the events on Subjects with stream sequence from..(the stream's last
 	// sequence when Replay was called, or later) to fn in stream order, in batches, and
 	// returns how many events it handed over and the last stream sequence it read
@@ -33,20 +36,21 @@ var ErrRebuildRunning = errors.New("a rebuild is already running")
 // Service is the search read model's application service. It is safe for concurrent use.
 type Service struct {
 	index   Index
-	source  Source
+	sources []Source
 	catalog Catalog
 	log     *slog.Logger
 	rebuild sync.Mutex
 }
 
-// NewService returns a Service. source and catalog may be nil for a process that only
-// serves queries or only consumes.
-func NewService(index Index, source Source, catalog Catalog, log *slog.Logger) *Service {
-	return &Service{index: index, source: source, catalog: catalog, log: log}
+// NewService returns a Service. sources are the streams a rebuild replays (CATALOG and
+// INVENTORY); sources and catalog may be nil for a process that only serves queries or
+// only consumes.
+func NewService(index Index, sources []Source, catalog Catalog, log *slog.Logger) *Service {
+	return &Service{index: index, sources: sources, catalog: catalog, log: log}
 }
 
-// Handle applies one catalog event to the index behind the alias; it is the live
-// consumer's handler. Malformed events are permanent errors (events.ErrInvalid).
+// Handle applies one catalog or inventory event to the index behind the alias; it is the
+// live consumers' handler. Malformed events are permanent errors (events.ErrInvalid).
 func (s *Service) Handle(ctx context.Context, e events.Envelope) error {
 	op, err := OpFor(e)
 	if err != nil {
@@ -65,20 +69,33 @@ func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
 
 // RebuildReport says what a rebuild did.
 type RebuildReport struct {
-	Index      string   `json:"index"`
-	Replayed   int      `json:"replayed"`
-	CaughtUp   int      `json:"caughtUp"`
-	LastSeq    uint64   `json:"lastSequence"`
-	Removed    []string `json:"removedIndices"`
-	DurationMs int64    `json:"durationMs"`
+	Index string `json:"index"`
+	// Replayed and CaughtUp are totals over Streams.
+	Replayed int `json:"replayed"`
+	CaughtUp int `json:"caughtUp"`
+	// LastSeq is the last sequence read from the first stream (CATALOG), kept for
+	// clients of the one-stream report; Streams has every stream's.
+	LastSeq    uint64         `json:"lastSequence"`
+	Streams    []StreamReport `json:"streams"`
+	Removed    []string       `json:"removedIndices"`
+	DurationMs int64          `json:"durationMs"`
 }
 
-// Rebuild replays the catalog stream from its start into a new concrete index, points the
-// alias at it in one atomic alias update, replays what arrived meanwhile (events the live
-// consumer wrote only into the old index), and deletes the old indices. Queries see the
-// old index until the swap and the complete new one after it: never an empty one.
+// StreamReport is what a rebuild read from one stream.
+type StreamReport struct {
+	Stream   string `json:"stream"`
+	Replayed int    `json:"replayed"`
+	CaughtUp int    `json:"caughtUp"`
+	LastSeq  uint64 `json:"lastSequence"`
+}
+
+// Rebuild replays every source stream from its start into a new concrete index, points the
+// alias at it in one atomic alias update, replays what arrived meanwhile on each stream
+// (events the live consumers wrote only into the old index), and deletes the old indices.
+// Queries see the old index until the swap and the complete new one after it: never an
+// empty one. A stream that does not exist yet replays nothing (Source's business).
 func (s *Service) Rebuild(ctx context.Context) (RebuildReport, error) {
-	if s.source == nil {
+	if len(s.sources) == 0 {
 		return RebuildReport{}, errors.New("rebuild: no event source configured")
 	}
 	if !s.rebuild.TryLock() {
@@ -105,10 +122,14 @@ func (s *Service) Rebuild(ctx context.Context) (RebuildReport, error) {
 		}
 		return s.index.Apply(ctx, idx, ops)
 	}
-	n, last, err := s.source.Replay(ctx, 1, apply)
-	if err != nil {
-		_ = s.index.DeleteIndex(context.WithoutCancel(ctx), idx)
-		return RebuildReport{}, fmt.Errorf("rebuild: replay into %s: %w", idx, err)
+	rep := RebuildReport{Index: idx, Streams: make([]StreamReport, len(s.sources)), Removed: []string{}}
+	for i, src := range s.sources {
+		n, last, err := src.Replay(ctx, 1, apply)
+		if err != nil {
+			_ = s.index.DeleteIndex(context.WithoutCancel(ctx), idx)
+			return RebuildReport{}, fmt.Errorf("rebuild: replay %s into %s: %w", src.Name(), idx, err)
+		}
+		rep.Streams[i] = StreamReport{Stream: src.Name(), Replayed: n, LastSeq: last}
 	}
 	// Refresh before the swap: an unrefreshed index would answer with no hits.
 	if err := s.index.Refresh(ctx, idx); err != nil {
@@ -120,13 +141,20 @@ func (s *Service) Rebuild(ctx context.Context) (RebuildReport, error) {
 		_ = s.index.DeleteIndex(context.WithoutCancel(ctx), idx)
 		return RebuildReport{}, fmt.Errorf("rebuild: swap alias to %s: %w", idx, err)
 	}
-	// From here on the live consumer writes into the new index too; replay the tail it
-	// may have written into the old one only. External versions make overlaps harmless.
-	m, last2, err := s.source.Replay(ctx, last+1, apply)
-	if err != nil {
-		return RebuildReport{}, fmt.Errorf("rebuild: catch up %s after the swap: %w", idx, err)
+	// From here on the live consumers write into the new index too; replay the tail of
+	// each stream they may have written into the old one only. Versions per source make
+	// overlaps harmless, optimistic concurrency makes concurrent writes safe.
+	for i, src := range s.sources {
+		sr := &rep.Streams[i]
+		m, last, err := src.Replay(ctx, sr.LastSeq+1, apply)
+		if err != nil {
+			return RebuildReport{}, fmt.Errorf("rebuild: catch up %s into %s after the swap: %w", src.Name(), idx, err)
+		}
+		sr.CaughtUp, sr.LastSeq = m, max(sr.LastSeq, last)
+		rep.Replayed += sr.Replayed
+		rep.CaughtUp += sr.CaughtUp
 	}
-	rep := RebuildReport{Index: idx, Replayed: n, CaughtUp: m, LastSeq: max(last, last2), Removed: []string{}}
+	rep.LastSeq = rep.Streams[0].LastSeq
 	for _, o := range old {
 		if o == idx {
 			continue
@@ -138,7 +166,7 @@ func (s *Service) Rebuild(ctx context.Context) (RebuildReport, error) {
 		rep.Removed = append(rep.Removed, o)
 	}
 	rep.DurationMs = time.Since(start).Milliseconds()
-	s.log.InfoContext(ctx, "rebuild done", "index", idx, "replayed", n, "caught_up", m, "removed", rep.Removed)
+	s.log.InfoContext(ctx, "rebuild done", "index", idx, "replayed", rep.Replayed, "caught_up", rep.CaughtUp, "removed", rep.Removed)
 	return rep, nil
 }
 
