@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,6 +212,71 @@ func TestThrottling(t *testing.T) {
 	}
 	if s, _, _ := e.do(t, "POST", "/sessions", login("bob@example.com", password), from("203.0.113.5")...); s != 429 {
 		t.Errorf("blocked client = %d, want 429", s)
+	}
+}
+
+// TestParallelWrongLoginsAreCountedFirst: a burst of parallel wrong passwords for one
+// account gets at most the limit checked against users; every other attempt is refused with
+// 429 before any password is verified. The same holds for one client address.
+func TestParallelWrongLoginsAreCountedFirst(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		cfg            sessions.Config
+		email, from    func(i int) string
+		limit, workers int
+	}{
+		{name: "account", cfg: sessions.Config{TTL: time.Hour, AccountMaxFailures: 5, ClientMaxFailures: 1000, Window: time.Minute},
+			email: func(int) string { return "ann@example.com" }, from: func(i int) string { return fmt.Sprintf("198.51.100.%d", i) },
+			limit: 5, workers: 50},
+		{name: "client", cfg: sessions.Config{TTL: time.Hour, AccountMaxFailures: 1000, ClientMaxFailures: 20, Window: time.Minute},
+			email: func(i int) string { return fmt.Sprintf("u%d@example.com", i) }, from: func(int) string { return "198.51.100.7" },
+			limit: 20, workers: 50},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var verified atomic.Int64
+			users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				verified.Add(1)
+				time.Sleep(20 * time.Millisecond) // a slow hash: every attempt is in flight at once
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(`{"type":"about:blank","title":"Unauthorized","status":401}`))
+			}))
+			t.Cleanup(users.Close)
+			rdb, prefix := redistest.Client(t, "SESSIONS_REDIS_URL")
+			svc := sessions.NewService(redisstore.New(rdb, prefix), usersclient.New(users.URL, users.Client()), tt.cfg)
+			srv := httptest.NewServer(httpapi.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil).Handler())
+			t.Cleanup(srv.Close)
+
+			statuses := make([]int, tt.workers)
+			var wg sync.WaitGroup
+			for i := range tt.workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest("POST", srv.URL+"/sessions", bytes.NewBufferString(login(tt.email(i), "wrong password 1")))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("X-Forwarded-For", tt.from(i))
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					statuses[i] = resp.StatusCode
+				}()
+			}
+			wg.Wait()
+			count := map[int]int{}
+			for _, s := range statuses {
+				count[s]++
+			}
+			if diff := cmp.Diff(count, map[int]int{401: tt.limit, 429: tt.workers - tt.limit}); diff != "" {
+				t.Errorf("statuses (-got +want):\n%s", diff)
+			}
+			if got := verified.Load(); got != int64(tt.limit) {
+				t.Errorf("passwords verified = %d, want %d (the limit)", got, tt.limit)
+			}
+		})
 	}
 }
 

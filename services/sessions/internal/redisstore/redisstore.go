@@ -239,51 +239,64 @@ func (s *Store) DeleteAll(ctx context.Context, userID string, evs sessions.Event
 	return n, nil
 }
 
-// Failures implements sessions.Store.
-func (s *Store) Failures(ctx context.Context, keys ...string) ([]sessions.Counter, error) {
-	gets := make([]*redis.StringCmd, len(keys))
-	ttls := make([]*redis.DurationCmd, len(keys))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			gets[i] = p.Get(ctx, s.prefix+k)
-			ttls[i] = p.PTTL(ctx, s.prefix+k)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read login failures: %w", err)
-	}
-	out := make([]sessions.Counter, len(keys))
-	for i := range keys {
-		n, _ := gets[i].Int64()
-		ttl := ttls[i].Val()
-		if ttl < 0 {
-			ttl = 0
-		}
-		out[i] = sessions.Counter{Count: n, TTL: ttl}
-	}
-	return out, nil
-}
-
-// failScript increments a counter and starts its window on the first failure, atomically:
-// INCR and PEXPIRE in separate commands could leave a counter without expiry forever.
-var failScript = redis.NewScript(`
+// attemptScript counts a login attempt against every counter, or against none when one is
+// at its limit, in one atomic step; KEYS are the counters, ARGV[1] the window in
+// milliseconds, ARGV[1+i] the limit of KEYS[i]. It returns {i, pttl} of the first counter
+// at its limit, or {0, 0} after counting. INCR and PEXPIRE in one script also mean a
+// counter can never be left without expiry.
+var attemptScript = redis.NewScript(`
+for i, k in ipairs(KEYS) do
+  local n = tonumber(redis.call("GET", k) or "0")
+  if n >= tonumber(ARGV[i + 1]) then
+    return {i, redis.call("PTTL", k)}
+  end
+end
 for _, k in ipairs(KEYS) do
   local n = redis.call("INCR", k)
   if n == 1 or redis.call("PTTL", k) < 0 then
     redis.call("PEXPIRE", k, ARGV[1])
   end
 end
+return {0, 0}`)
+
+// Attempt implements sessions.Store.
+func (s *Store) Attempt(ctx context.Context, window time.Duration, limits []int64, keys ...string) (int, time.Duration, error) {
+	if len(limits) != len(keys) {
+		return -1, 0, fmt.Errorf("count login attempt: %d limits for %d keys", len(limits), len(keys))
+	}
+	full := make([]string, len(keys))
+	args := []any{window.Milliseconds()}
+	for i, k := range keys {
+		full[i] = s.prefix + k
+		args = append(args, limits[i])
+	}
+	res, err := attemptScript.Run(ctx, s.rdb, full, args...).Int64Slice()
+	if err != nil {
+		return -1, 0, fmt.Errorf("count login attempt: %w", err)
+	}
+	if len(res) != 2 || res[0] == 0 {
+		return -1, 0, nil
+	}
+	return int(res[0]) - 1, max(time.Duration(res[1])*time.Millisecond, 0), nil
+}
+
+// refundScript decrements every counter that is above zero, keeping its window.
+var refundScript = redis.NewScript(`
+for _, k in ipairs(KEYS) do
+  if tonumber(redis.call("GET", k) or "0") > 0 then
+    redis.call("DECR", k)
+  end
+end
 return 1`)
 
-// Fail implements sessions.Store.
-func (s *Store) Fail(ctx context.Context, window time.Duration, keys ...string) error {
+// Refund implements sessions.Store.
+func (s *Store) Refund(ctx context.Context, keys ...string) error {
 	full := make([]string, len(keys))
 	for i, k := range keys {
 		full[i] = s.prefix + k
 	}
-	if err := failScript.Run(ctx, s.rdb, full, window.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("count login failure: %w", err)
+	if err := refundScript.Run(ctx, s.rdb, full).Err(); err != nil {
+		return fmt.Errorf("refund login attempt: %w", err)
 	}
 	return nil
 }

@@ -193,38 +193,48 @@ func TestListAndDeleteAll(t *testing.T) {
 	}
 }
 
-func TestFailures(t *testing.T) {
+func TestAttemptAndRefund(t *testing.T) {
 	ctx := context.Background()
-	s, _, _ := newStore(t)
-	got, err := s.Failures(ctx, "fail:a:x", "fail:c:y")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(got, []sessions.Counter{{}, {}}); diff != "" {
-		t.Errorf("fresh counters (-got +want):\n%s", diff)
-	}
-	for range 3 {
-		if err := s.Fail(ctx, time.Minute, "fail:a:x", "fail:c:y"); err != nil {
-			t.Fatal(err)
+	s, rdb, prefix := newStore(t)
+	limits := []int64{3, 4}
+	for i := range 3 {
+		blocked, _, err := s.Attempt(ctx, time.Minute, limits, "fail:a:x", "fail:c:y")
+		if err != nil || blocked != -1 {
+			t.Fatalf("attempt %d = blocked %d, err %v; want counted", i, blocked, err)
 		}
 	}
-	if err := s.Fail(ctx, time.Minute, "fail:c:y"); err != nil {
+	// The account counter is at its limit: nothing is counted, not even the client's.
+	blocked, retry, err := s.Attempt(ctx, time.Minute, limits, "fail:a:x", "fail:c:y")
+	if err != nil || blocked != 0 || retry <= 0 || retry > time.Minute {
+		t.Fatalf("attempt at the account limit = blocked %d, retry %s, err %v; want 0 with the window left", blocked, retry, err)
+	}
+	if n, _ := rdb.Get(ctx, prefix+"fail:c:y").Int64(); n != 3 {
+		t.Errorf("client counter = %d after a blocked attempt, want 3", n)
+	}
+	// Another account from the same client reaches the client's limit.
+	if blocked, _, _ := s.Attempt(ctx, time.Minute, limits, "fail:a:z", "fail:c:y"); blocked != -1 {
+		t.Fatalf("4th attempt of the client = blocked %d, want counted", blocked)
+	}
+	if blocked, _, _ := s.Attempt(ctx, time.Minute, limits, "fail:a:w", "fail:c:y"); blocked != 1 {
+		t.Errorf("5th attempt of the client = blocked %d, want 1 (client)", blocked)
+	}
+	// Refunds take attempts back, never below zero, and keep the window.
+	if err := s.Refund(ctx, "fail:c:y", "fail:a:never"); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Failures(ctx, "fail:a:x", "fail:c:y")
-	if got[0].Count != 3 || got[1].Count != 4 {
-		t.Errorf("counts = %d, %d; want 3, 4", got[0].Count, got[1].Count)
+	if n, _ := rdb.Get(ctx, prefix+"fail:c:y").Int64(); n != 3 {
+		t.Errorf("client counter after refund = %d, want 3", n)
 	}
-	for _, c := range got {
-		if c.TTL <= 0 || c.TTL > time.Minute {
-			t.Errorf("window = %s, want in (0, 1m]", c.TTL)
-		}
+	if n, err := rdb.Exists(ctx, prefix+"fail:a:never").Result(); err != nil || n != 0 {
+		t.Errorf("refund created a counter (exists %d, err %v)", n, err)
+	}
+	if ttl := rdb.PTTL(ctx, prefix+"fail:c:y").Val(); ttl <= 0 {
+		t.Errorf("window after refund = %s, want kept", ttl)
 	}
 	if err := s.ResetFailures(ctx, "fail:a:x"); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Failures(ctx, "fail:a:x")
-	if got[0].Count != 0 {
-		t.Errorf("count after reset = %d", got[0].Count)
+	if blocked, _, _ := s.Attempt(ctx, time.Minute, []int64{3, 10}, "fail:a:x", "fail:c:y"); blocked != -1 {
+		t.Errorf("attempt after reset = blocked %d, want counted", blocked)
 	}
 }

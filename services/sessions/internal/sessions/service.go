@@ -45,11 +45,13 @@ func NewService(store Store, verifier Verifier, cfg Config) *Service {
 func accountKey(email string) string { return "fail:a:" + strings.ToLower(strings.TrimSpace(email)) }
 func clientKey(addr string) string   { return "fail:c:" + addr }
 
-// Login checks the throttles, verifies the credentials with the users service and starts
-// a session, returning it with its token. A failure counts against the account (email,
-// lowercased) and the client address; a success resets the account's counter. While a
-// counter is at its limit, logins are refused with *ThrottledError without asking the users
-// service, whatever the password.
+// Login counts the attempt against the account (email, lowercased) and the client
+// address first, atomically, then verifies the credentials with the users service and
+// starts a session, returning it with its token. While a counter is at its limit, logins
+// are refused with *ThrottledError without asking the users service, whatever the
+// password: so N parallel wrong passwords get at most the limit verified, the rest refused.
+// A success resets the account's counter and takes its attempt back from the client's; an
+// error other than bad credentials (users unreachable) takes both back.
 func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (Session, string, error) {
 	switch {
 	case strings.TrimSpace(email) == "":
@@ -58,30 +60,31 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 		return Session{}, "", &FieldError{"password", "is required"}
 	}
 	akey, ckey := accountKey(email), clientKey(clientAddr)
-	counters, err := s.store.Failures(ctx, akey, ckey)
-	if err != nil {
+	blocked, retryAfter, err := s.store.Attempt(ctx, s.cfg.Window,
+		[]int64{s.cfg.AccountMaxFailures, s.cfg.ClientMaxFailures}, akey, ckey)
+	switch {
+	case err != nil:
 		return Session{}, "", err
-	}
-	if c := counters[0]; c.Count >= s.cfg.AccountMaxFailures {
-		return Session{}, "", &ThrottledError{Scope: "account", RetryAfter: c.TTL}
-	}
-	if c := counters[1]; c.Count >= s.cfg.ClientMaxFailures {
-		return Session{}, "", &ThrottledError{Scope: "client", RetryAfter: c.TTL}
+	case blocked == 0:
+		return Session{}, "", &ThrottledError{Scope: "account", RetryAfter: retryAfter}
+	case blocked == 1:
+		return Session{}, "", &ThrottledError{Scope: "client", RetryAfter: retryAfter}
 	}
 	userID, role, err := s.verifier.Verify(ctx, email, password)
 	if errors.Is(err, ErrBadCredentials) {
-		if ferr := s.store.Fail(ctx, s.cfg.Window, akey, ckey); ferr != nil {
-			return Session{}, "", ferr
-		}
-		return Session{}, "", err
+		return Session{}, "", err // counted already
 	}
 	if err != nil {
+		if rerr := s.store.Refund(context.WithoutCancel(ctx), akey, ckey); rerr != nil {
+			return Session{}, "", errors.Join(err, rerr)
+		}
 		return Session{}, "", err
 	}
-	if counters[0].Count > 0 {
-		if err := s.store.ResetFailures(ctx, akey); err != nil {
-			return Session{}, "", err
-		}
+	if err := s.store.ResetFailures(ctx, akey); err != nil {
+		return Session{}, "", err
+	}
+	if err := s.store.Refund(ctx, ckey); err != nil {
+		return Session{}, "", err
 	}
 	token, err := NewToken()
 	if err != nil {

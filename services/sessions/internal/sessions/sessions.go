@@ -79,21 +79,20 @@ type Store interface {
 	// returns how many there were. A session created concurrently is either deleted or
 	// survives intact (it is never left out of the user's set).
 	DeleteAll(ctx context.Context, userID string, evs EventsFunc) (int, error)
-	// Failures returns the failure counter at key and its remaining window (0 when unset).
-	Failures(ctx context.Context, keys ...string) ([]Counter, error)
-	// Fail increments the counters at keys, each starting a window of length window on
-	// its first failure.
-	Fail(ctx context.Context, window time.Duration, keys ...string) error
+	// Attempt counts one login attempt against each counter at keys BEFORE the credentials
+	// are checked, atomically, so parallel attempts cannot all pass a check made before
+	// any of them is counted. When a counter is already at its limit (limits[i] for
+	// keys[i]), nothing is counted and blocked is that key's index, with the counter's
+	// remaining window; otherwise every counter is incremented (a counter's window of
+	// length window starts at its first attempt) and blocked is -1.
+	Attempt(ctx context.Context, window time.Duration, limits []int64, keys ...string) (blocked int, retryAfter time.Duration, err error)
+	// Refund takes one attempt back from each counter at keys (never below zero), for an
+	// attempt that turned out not to be a failure.
+	Refund(ctx context.Context, keys ...string) error
 	// ResetFailures deletes the counter at key.
 	ResetFailures(ctx context.Context, key string) error
 	// Ready reports whether the store is reachable.
 	Ready(ctx context.Context) error
-}
-
-// Counter is a failure counter and its remaining window.
-type Counter struct {
-	Count int64
-	TTL   time.Duration
 }
 
 // Verifier checks an email and password with the users service.
