@@ -66,8 +66,8 @@ type msg struct {
 	PaymentID string
 }
 
-// outbox returns the outbox rows in commit order, checking every id is distinct.
-func outbox(t testing.TB, pool *pgxpool.Pool, paymentID string) []msg {
+// outboxRows returns the outbox rows in commit order, checking every id is distinct.
+func outboxRows(t testing.TB, pool *pgxpool.Pool, paymentID string) []msg {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `SELECT envelope::text FROM outbox ORDER BY seq`)
 	if err != nil {
@@ -321,7 +321,7 @@ func TestCommandScenarios(t *testing.T) {
 			if diff := cmp.Diff(got, tt.stored); diff != "" {
 				t.Errorf("stored payment (-got +want):\n%s", diff)
 			}
-			if diff := cmp.Diff(outbox(t, pool, pid), tt.out); diff != "" {
+			if diff := cmp.Diff(outboxRows(t, pool, pid), tt.out); diff != "" {
 				t.Errorf("outbox (-got +want):\n%s", diff)
 			}
 		})
@@ -358,7 +358,7 @@ func TestConcurrentChargesOfOneOrderChargeOnce(t *testing.T) {
 		t.Fatalf("payments rows = %d, want 1", rows)
 	}
 	ps, _ := svc.ByOrder(ctx, order)
-	msgs := outbox(t, pool, ps[0].ID)
+	msgs := outboxRows(t, pool, ps[0].ID)
 	counts := map[string]int{}
 	seqs := map[int64]bool{}
 	for _, m := range msgs {
@@ -405,7 +405,7 @@ func TestConcurrentChargesAndRefundsEndConsistent(t *testing.T) {
 		t.Fatalf("payments = %+v, %v; want one", ps, err)
 	}
 	counts := map[string]int{}
-	for _, m := range outbox(t, pool, ps[0].ID) {
+	for _, m := range outboxRows(t, pool, ps[0].ID) {
 		counts[m.Type]++
 	}
 	switch ps[0].Status {
