@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -39,6 +40,10 @@ type Config struct {
 type Index struct {
 	es    *elasticsearch.Client
 	alias string
+	// conflicts counts writes that lost a race (409) and were read and folded again.
+	conflicts atomic.Int64
+	// beforeWrite, when set (tests), runs between the read and the write of Apply.
+	beforeWrite func()
 }
 
 var _ search.Index = (*Index)(nil)
@@ -318,6 +323,9 @@ func (x *Index) Apply(ctx context.Context, target string, ops []search.Op) error
 		if n == 0 {
 			return nil
 		}
+		if x.beforeWrite != nil {
+			x.beforeWrite()
+		}
 		var resp struct {
 			Errors bool `json:"errors"`
 			Items  []map[string]struct {
@@ -339,6 +347,7 @@ func (x *Index) Apply(ctx context.Context, target string, ops []search.Op) error
 				case r.Status < 300:
 				case r.Status == http.StatusConflict:
 					pending = append(pending, r.ID) // someone wrote it since the read: again
+					x.conflicts.Add(1)
 				default:
 					return fmt.Errorf("bulk %s %s into %s: %d %s", action, r.ID, target, r.Status, r.Error)
 				}
@@ -347,6 +356,9 @@ func (x *Index) Apply(ctx context.Context, target string, ops []search.Op) error
 	}
 	return nil
 }
+
+// Conflicts returns how many writes lost a race since the Index was made and were redone.
+func (x *Index) Conflicts() int64 { return x.conflicts.Load() }
 
 // mget reads the documents ids from target (an alias with one index, or a concrete index),
 // realtime, with their sequence numbers; missing documents come back with Found false.
