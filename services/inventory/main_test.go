@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"polyshop/shared/config"
 	"polyshop/shared/testenv"
@@ -27,4 +31,26 @@ func TestRunServesReadinessAndStops(t *testing.T) {
 		t.Fatalf("run after cancel: %v, want nil (graceful shutdown)", err)
 	}
 	s.CheckNoSecrets(t, "INVENTORY_DB_PASSWORD", "INVENTORY_NATS_PASSWORD")
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(config.MapGetenv(map[string]string{
+		"INVENTORY_DATABASE_URL": "postgres://x", "INVENTORY_NATS_URL": "nats://x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{HTTPAddr: "127.0.0.1:8084", DatabaseURL: "postgres://x", NATSURL: "nats://x",
+		ReservationTTL: 15 * time.Minute, SweepInterval: 10 * time.Second, FaultsPoll: time.Second,
+		CommandConcurrency: 4, ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelInfo}
+	if diff := cmp.Diff(cfg, want); diff != "" {
+		t.Errorf("defaults (-got +want):\n%s", diff)
+	}
+	for _, bad := range []map[string]string{
+		{"INVENTORY_RESERVATION_TTL": "0s"}, {"INVENTORY_SWEEP_INTERVAL": "-1s"}, {"INVENTORY_COMMAND_CONCURRENCY": "0"},
+	} {
+		bad["INVENTORY_DATABASE_URL"], bad["INVENTORY_NATS_URL"] = "postgres://x", "nats://x"
+		if _, err := loadConfig(config.MapGetenv(bad)); err == nil {
+			t.Errorf("loadConfig(%v) accepted", bad)
+		}
+	}
 }

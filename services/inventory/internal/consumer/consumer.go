@@ -94,6 +94,8 @@ type Runner struct {
 	mu   sync.Mutex
 	subs map[string]*broker.Subscription // by durable
 
+	failures map[string]int // failed attach attempts in a row, by durable (loop only)
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -105,7 +107,7 @@ func Start(ctx context.Context, c *broker.Conn, svc *inventory.Service, log *slo
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Runner{c: c, svc: svc, log: log, opts: opts, subs: map[string]*broker.Subscription{},
-		cancel: cancel, done: make(chan struct{})}
+		failures: map[string]int{}, cancel: cancel, done: make(chan struct{})}
 	go r.loop(ctx)
 	return r
 }
@@ -177,11 +179,16 @@ func (r *Runner) attach(ctx context.Context, spec broker.ConsumerSpec) bool {
 	}
 	s, err := r.c.Consume(context.WithoutCancel(ctx), spec, h)
 	if err != nil {
-		if ctx.Err() == nil {
-			r.log.WarnContext(ctx, "cannot attach consumer yet; retrying", "stream", spec.Stream, "durable", spec.Durable, "err", err)
+		// A stream its owner has not created yet is normal at start: say so once, then
+		// every 30th attempt.
+		if n := r.failures[spec.Durable]; ctx.Err() == nil && n%30 == 0 {
+			r.log.WarnContext(ctx, "cannot attach consumer yet; retrying", "stream", spec.Stream,
+				"durable", spec.Durable, "attempts", n+1, "err", err)
 		}
+		r.failures[spec.Durable]++
 		return false
 	}
+	delete(r.failures, spec.Durable)
 	r.mu.Lock()
 	r.subs[spec.Durable] = s
 	r.mu.Unlock()
