@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"polyshop/services/search/internal/catalogclient"
+	"polyshop/services/search/internal/consumer"
 	"polyshop/services/search/internal/esindex"
 	"polyshop/services/search/internal/httpapi"
 	"polyshop/services/search/internal/replay"
@@ -156,28 +156,31 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	if err := nc.EnsureDLQ(startCtx); err != nil {
 		return err
 	}
-	cons := startConsumer(ctx, nc, broker.ConsumerSpec{
+	// The consumers get a context that outlives the signal: Stop (after HTTP is down) ends
+	// them, letting the events in flight be acknowledged.
+	consCtx := context.WithoutCancel(ctx)
+	cons := consumer.Start(consCtx, nc, broker.ConsumerSpec{
 		Stream:      broker.StreamName("catalog"),
 		Durable:     cfg.Durable,
 		Subjects:    search.Subjects,
 		Concurrency: cfg.Concurrency,
-	}, svc.Handle, log)
+	}, svc.Handle, 0, log)
 	// inventory creates INVENTORY; until it exists this consumer keeps retrying and search
 	// serves without availability (inStock=true finds nothing): it is not a readiness
 	// condition, unlike the catalog consumer without which search would serve stale data.
-	stockCons := startConsumer(ctx, nc, broker.ConsumerSpec{
+	stockCons := consumer.Start(consCtx, nc, broker.ConsumerSpec{
 		Stream:      broker.StreamName("inventory"),
 		Durable:     cfg.StockDurable,
 		Subjects:    search.StockSubjects,
 		Concurrency: cfg.Concurrency,
-	}, svc.Handle, log)
+	}, svc.Handle, 0, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	health := httpx.Health{Checks: map[string]func(context.Context) error{
 		"elasticsearch": idx.Ping,
 		"nats":          nc.Ready,
-		"consumer":      cons.ready,
+		"consumer":      cons.Ready,
 	}}
 	api := httpapi.New(log, svc)
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(health, reg), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
@@ -185,8 +188,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelStop()
-	for _, c := range []*consumer{cons, stockCons} {
-		if err := c.stop(stopCtx); err != nil {
+	for _, c := range []*consumer.Consumer{cons, stockCons} {
+		if err := c.Stop(stopCtx); err != nil {
 			log.Warn("stop consumer", "err", err)
 		}
 	}
@@ -195,59 +198,6 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		return serveErr
 	}
 	return nil
-}
-
-// consumer is a durable consumer being attached: startConsumer retries while its stream
-// does not exist yet (CATALOG and INVENTORY are created by their owners; the search user may
-// not create them), so search starts before them and begins consuming when they appear.
-type consumer struct {
-	mu   sync.Mutex
-	sub  *broker.Subscription
-	done chan struct{}
-	err  error
-}
-
-func startConsumer(ctx context.Context, nc *broker.Conn, spec broker.ConsumerSpec, h broker.Handler, log *slog.Logger) *consumer {
-	c := &consumer{done: make(chan struct{}), err: errors.New("consumer not started yet")}
-	go func() {
-		defer close(c.done)
-		for attempt := 1; ; attempt++ {
-			sub, err := nc.Consume(ctx, spec, h)
-			c.mu.Lock()
-			c.sub, c.err = sub, err
-			c.mu.Unlock()
-			if err == nil {
-				log.InfoContext(ctx, "consuming", "stream", spec.Stream, "durable", spec.Durable, "subjects", spec.Subjects)
-				return
-			}
-			if attempt == 1 || attempt%30 == 0 {
-				log.WarnContext(ctx, "cannot start consumer yet; retrying", "stream", spec.Stream, "durable", spec.Durable, "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(2 * time.Second):
-			}
-		}
-	}()
-	return c
-}
-
-func (c *consumer) ready(context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
-func (c *consumer) stop(ctx context.Context) error {
-	<-c.done
-	c.mu.Lock()
-	sub := c.sub
-	c.mu.Unlock()
-	if sub == nil {
-		return nil
-	}
-	return sub.Stop(ctx)
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -46,12 +46,12 @@ func TestParseQueryRejectsMalformedParameters(t *testing.T) {
 			}
 		})
 	}
-	q, err := httpapi.ParseQuery(httptest.NewRequest("GET", "/search?q=red+kettle&category=kettle&minPrice=100&maxPrice=100&limit=5&cursor="+good, nil))
+	q, err := httpapi.ParseQuery(httptest.NewRequest("GET", "/search?q=red+kettle&category=kettle&minPrice=100&maxPrice=100&inStock=false&limit=5&cursor="+good, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	minP := int64(100)
-	want := search.Query{Text: "red kettle", Category: "kettle", MinPrice: &minP, MaxPrice: &minP, Limit: 5,
+	minP, no := int64(100), false
+	want := search.Query{Text: "red kettle", Category: "kettle", MinPrice: &minP, MaxPrice: &minP, InStock: &no, Limit: 5,
 		After: &search.Cursor{Score: 1.5, ID: "0192f1a4-7d3c-7cde-9a1b-2f4c6d8e0a12"}}
 	if diff := cmp.Diff(q, want); diff != "" {
 		t.Errorf("parsed query (-got +want):\n%s", diff)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,17 @@ func TestReplayReadsTheStreamFromTheStartAndThenOnlyNewEvents(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, second); diff != "" || n != 2 {
 		t.Errorf("replay after %d: n=%d (-got +want):\n%s", last, n, diff)
+	}
+}
+
+// A stream its owner has not created yet (INVENTORY before inventory first starts) holds
+// nothing to replay: a rebuild goes on without it.
+func TestReplayOfAMissingStreamIsEmpty(t *testing.T) {
+	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
+	src := replay.New(nc.JetStream(), "NOSUCH_"+strings.ToUpper(uuid.NewString()[:8]), []string{"nosuch.x.v1"}, 3, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	called := false
+	n, last, err := src.Replay(context.Background(), 5, func(context.Context, []events.Envelope) error { called = true; return nil })
+	if err != nil || n != 0 || last != 4 || called {
+		t.Errorf("Replay = %d, %d, %v (fn called %v); want 0, 4, nil, not called", n, last, err, called)
 	}
 }

@@ -1,0 +1,151 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"polyshop/services/search/internal/consumer"
+	"polyshop/services/search/internal/esindex"
+	"polyshop/services/search/internal/search"
+	"polyshop/shared/broker"
+	"polyshop/shared/events"
+	"polyshop/shared/testenv"
+	"polyshop/shared/testenv/natstest"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A stream that does not exist (yet) does not stop search: the consumer is not ready,
+// keeps trying, and stops cleanly.
+func TestAMissingStreamIsRetriedUntilStopped(t *testing.T) {
+	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
+	stream := strings.ToUpper(testenv.UniqueName(t, "nosuch"))
+	c := consumer.Start(context.Background(), nc, broker.ConsumerSpec{
+		Stream: stream, Durable: testenv.UniqueName(t, "search-test"), Subjects: []string{"nosuch.x.v1"},
+	}, func(context.Context, events.Envelope) error { return nil }, 10*time.Millisecond, quiet())
+	// Several attempts have failed once Ready reports the stream's error instead of "not started".
+	var err error
+	for range 500 {
+		if err = c.Ready(context.Background()); err != nil && !strings.Contains(err.Error(), "not started") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "stream not found") {
+		t.Errorf("Ready = %v, want a stream-not-found error", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}
+
+// End to end through the real INVENTORY stream: stock events published by the inventory
+// user, out of order and duplicated, reach the index through the consumer. The events carry
+// a test-only type (no real consumer filters on its subject); the test's handler gives them
+// the stock_changed type before the real handler sees them.
+func TestStockEventsFromTheInventoryStreamReachTheIndex(t *testing.T) {
+	inv := natstest.Conn(t, "INVENTORY_NATS_URL", "inventory")
+	stream := natstest.Stream(t, inv, "inventory")
+	typ := natstest.EventType(t, "inventory")
+	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
+	x := newIndex(t)
+	svc := search.NewService(x, nil, nil, quiet())
+
+	handled := make(chan events.Envelope, 16)
+	h := func(ctx context.Context, e events.Envelope) error {
+		e.Type = events.TypeStockChanged
+		if err := svc.Handle(ctx, e); err != nil {
+			return err
+		}
+		handled <- e
+		return nil
+	}
+	c := consumer.Start(context.Background(), nc, broker.ConsumerSpec{
+		Stream: stream, Durable: natstest.Durable(t, nc, stream, "search-test"),
+		Subjects: []string{events.SubjectFor(typ)}, Concurrency: 4,
+	}, h, 10*time.Millisecond, quiet())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := uuid.NewString(), uuid.NewString()
+	type stock struct {
+		id       string
+		seq, qty int64
+	}
+	sent := []stock{{a, 2, 0}, {a, 1, 5}, {b, 1, 3}, {a, 3, 4}, {a, 2, 0}, {b, 2, 0}}
+	for _, s := range sent {
+		e, err := events.New(ctx, typ, s.id, s.seq, events.StockChanged{ProductID: s.id, Available: s.qty, Version: s.seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := inv.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range sent {
+		select {
+		case <-handled:
+		case <-ctx.Done():
+			t.Fatalf("not every event was handled: %v (consumer: %v)", ctx.Err(), c.Ready(ctx))
+		}
+	}
+	got := map[string]string{}
+	for _, id := range []string{a, b} {
+		d, found, err := x.Get(ctx, id)
+		if err != nil || !found {
+			t.Fatalf("get %s: found %v, %v", id, found, err)
+		}
+		got[id] = fmt.Sprintf("v%d available %d inStock %v visible %v", d.StockVersion, *d.Available, d.InStock, d.Visible())
+	}
+	want := map[string]string{a: "v3 available 4 inStock true visible false", b: "v2 available 0 inStock false visible false"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("stock parts (-got +want):\n%s", diff)
+	}
+}
+
+// newIndex returns an index behind an alias of its own, deleted when the test ends.
+func newIndex(t *testing.T) *esindex.Index {
+	t.Helper()
+	url := testenv.Getenv("SEARCH_ELASTICSEARCH_URL")
+	if url == "" {
+		testenv.Require(t, "elasticsearch", fmt.Errorf("SEARCH_ELASTICSEARCH_URL is not set"))
+	}
+	user := testenv.Getenv("SEARCH_ELASTICSEARCH_USERNAME")
+	if user == "" {
+		user = "search"
+	}
+	x, err := esindex.New(esindex.Config{URL: url, Username: user,
+		Password: testenv.Getenv("SEARCH_ELASTICSEARCH_PASSWORD"), Alias: testenv.UniqueName(t, "products")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	testenv.Require(t, "elasticsearch", x.Ping(ctx))
+	if err := x.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := x.DeleteAll(context.Background()); err != nil {
+			t.Errorf("delete test indices: %v", err)
+		}
+	})
+	return x
+}
