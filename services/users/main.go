@@ -43,6 +43,7 @@ type Config struct {
 	DatabaseURL     string
 	NATSURL         string
 	Hash            users.HashParams
+	Limits          users.Limits
 	AdminEmail      string
 	AdminPassword   string
 	ShutdownTimeout time.Duration
@@ -59,6 +60,13 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			Time:      uint32(r.Int("USERS_ARGON2_TIME", int(users.DefaultHashParams.Time))),
 			MemoryKiB: uint32(r.Int("USERS_ARGON2_MEMORY_KIB", int(users.DefaultHashParams.MemoryKiB))),
 			Threads:   uint8(r.Int("USERS_ARGON2_THREADS", int(users.DefaultHashParams.Threads))),
+		},
+		Limits: users.Limits{
+			HashConcurrency:  r.Int("USERS_HASH_CONCURRENCY", users.DefaultLimits.HashConcurrency),
+			HashWait:         r.Duration("USERS_HASH_WAIT", users.DefaultLimits.HashWait),
+			SignUpsPerEmail:  int64(r.Int("USERS_SIGNUP_EMAIL_MAX", int(users.DefaultLimits.SignUpsPerEmail))),
+			SignUpsPerClient: int64(r.Int("USERS_SIGNUP_CLIENT_MAX", int(users.DefaultLimits.SignUpsPerClient))),
+			SignUpWindow:     r.Duration("USERS_SIGNUP_WINDOW", users.DefaultLimits.SignUpWindow),
 		},
 		AdminEmail:      r.String("ADMIN_EMAIL", ""),
 		AdminPassword:   r.String("ADMIN_PASSWORD", ""),
@@ -81,7 +89,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log := obs.NewLogger(stdout, "users", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
 		"database_url", config.Redact(cfg.DatabaseURL), "nats_url", config.Redact(cfg.NATSURL),
-		"admin_email", cfg.AdminEmail, "admin_password_set", cfg.AdminPassword != "",
+		"limits", cfg.Limits, "admin_email", cfg.AdminEmail, "admin_password_set", cfg.AdminPassword != "",
 		"argon2_time", cfg.Hash.Time, "argon2_memory_kib", cfg.Hash.MemoryKiB, "argon2_threads", cfg.Hash.Threads,
 		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
@@ -114,7 +122,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("password hasher: %w", err)
 	}
-	svc := users.NewService(pgstore.New(pool), hasher)
+	svc := users.NewService(pgstore.New(pool), hasher, cfg.Limits)
 	// The admin account is ensured here, from users' own settings: no other process holds
 	// the admin password, and no endpoint sets a role or a password without proof.
 	if cfg.AdminEmail == "" || cfg.AdminPassword == "" {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -61,28 +60,12 @@ type loginResponse struct {
 	Role      string    `json:"role"`
 }
 
-// clientAddr is the first X-Forwarded-For entry (set by the gateway, the only caller) or
-// the peer address. This service is internal, so the header is trusted.
-func clientAddr(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		first, _, _ := strings.Cut(xff, ",")
-		if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-			return ip.String()
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
 		return err
 	}
-	sess, token, err := a.svc.Login(r.Context(), req.Email, req.Password, clientAddr(r))
+	sess, token, err := a.svc.Login(r.Context(), req.Email, req.Password, httpx.ClientAddr(r))
 	if err != nil {
 		return problem(err)
 	}

@@ -75,7 +75,7 @@ func (a *API) signUp(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
 		return err
 	}
-	u, err := a.svc.SignUp(r.Context(), users.SignUpInput{Email: req.Email, Password: req.Password, Name: req.Name})
+	u, err := a.svc.SignUp(r.Context(), users.SignUpInput{Email: req.Email, Password: req.Password, Name: req.Name, ClientAddr: httpx.ClientAddr(r)})
 	if err != nil {
 		return problem(err)
 	}
@@ -146,7 +146,14 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) error {
 func problem(err error) error {
 	var invalid users.Invalid
 	var verr *users.ValidationError
+	var throttled *users.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		return httpx.TooManyRequests("Too many sign-ups for this "+throttled.Scope+"; try again later.", throttled.RetryAfter)
+	case errors.Is(err, users.ErrBusy):
+		e := httpx.Unavailable("Too many password checks in progress; try again in a moment.")
+		e.Headers = http.Header{"Retry-After": {"1"}}
+		return e
 	case errors.As(err, &invalid):
 		fields := make([]httpx.FieldError, len(invalid))
 		for i, v := range invalid {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -415,5 +418,110 @@ func TestEventsReachStream(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("events on USERS (-got +want):\n%s", diff)
+	}
+}
+
+func setupWith(t testing.TB, p users.HashParams, l users.Limits) env {
+	t.Helper()
+	pool, _ := pgtest.Schema(t, "USERS_DATABASE_URL")
+	if err := pgstore.Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	h, err := users.NewHasher(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := users.NewService(pgstore.New(pool), h, l)
+	srv := httptest.NewServer(httpapi.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil).Handler())
+	t.Cleanup(srv.Close)
+	return env{srv: srv, pool: pool, svc: svc}
+}
+
+// signUpFrom posts a sign-up as the gateway would for a person at addr.
+func (e env) signUpFrom(t testing.TB, email, addr string) (int, http.Header) {
+	t.Helper()
+	body := fmt.Sprintf(`{"email":%q,"password":"a fine pass phrase 7","name":"Burst"}`, email)
+	req, _ := http.NewRequest("POST", e.srv.URL+"/users", bytes.NewBufferString(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header
+}
+
+func TestSignUpThrottling(t *testing.T) {
+	e := setupWith(t, users.HashParams{Time: 1, MemoryKiB: 64, Threads: 1},
+		users.Limits{SignUpsPerEmail: 3, SignUpsPerClient: 4, SignUpWindow: time.Hour})
+	// One email from many addresses: 3 attempts (1 created, 2 conflicts), then 429.
+	for i, want := range []int{201, 409, 409, 429, 429} {
+		status, hdr := e.signUpFrom(t, "burst@example.com", fmt.Sprintf("198.51.100.%d", i+1))
+		if status != want {
+			t.Errorf("attempt %d for one email = %d, want %d", i+1, status, want)
+		}
+		if status == 429 && hdr.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After")
+		}
+	}
+	// One address, many emails: 4 sign-ups, then 429, while another address still may.
+	for i, want := range []int{201, 201, 201, 201, 429} {
+		if status, _ := e.signUpFrom(t, fmt.Sprintf("c%d@example.com", i), "203.0.113.9"); status != want {
+			t.Errorf("sign-up %d from one address = %d, want %d", i+1, status, want)
+		}
+	}
+	if status, _ := e.signUpFrom(t, "other@example.com", "203.0.113.10"); status != 201 {
+		t.Errorf("sign-up from another address = %d, want 201", status)
+	}
+	if n := e.count(t, "users"); n != 6 {
+		t.Errorf("accounts = %d, want 6 (refused attempts create none)", n)
+	}
+}
+
+// TestSignUpBurstIsBoundedInMemory: 200 parallel sign-ups with 16 MiB argon2id hashes end
+// as 201 or 503 + Retry-After (never a 500), every 201 is an account, and the process's
+// memory grows by a few hashes, not by 200 of them (3.2 GiB). The bound itself is proven
+// by TestHashingSlotsBoundConcurrency (package users): here the per-request database work
+// in front of the hash also spreads the burst out.
+func TestSignUpBurstIsBoundedInMemory(t *testing.T) {
+	e := setupWith(t, users.HashParams{Time: 1, MemoryKiB: 16 * 1024, Threads: 1},
+		users.Limits{HashConcurrency: 2, HashWait: 20 * time.Millisecond, SignUpsPerClient: 1000})
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	const n = 200
+	statuses := make([]int, n)
+	headers := make([]http.Header, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], headers[i] = e.signUpFrom(t, fmt.Sprintf("b%03d@example.com", i), fmt.Sprintf("198.51.100.%d", i%250+1))
+		}()
+	}
+	wg.Wait()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+
+	count := map[int]int{}
+	for i, s := range statuses {
+		count[s]++
+		if s == 503 && headers[i].Get("Retry-After") == "" {
+			t.Errorf("503 without Retry-After")
+		}
+	}
+	if count[201]+count[503] != n || count[201] == 0 {
+		t.Errorf("statuses = %v, want only 201 and 503, some 201", count)
+	}
+	if got := e.count(t, "users"); got != count[201] {
+		t.Errorf("accounts = %d, want %d (one per 201)", got, count[201])
+	}
+	const bound = 256 << 20
+	if grew := after.Sys - before.Sys; grew > bound {
+		t.Errorf("memory obtained from the OS grew by %d MiB during the burst, want at most %d MiB", grew>>20, bound>>20)
 	}
 }

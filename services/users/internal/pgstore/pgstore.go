@@ -127,6 +127,25 @@ func sameRow(a, b users.User) bool {
 // Ready implements users.Store.
 func (s *Store) Ready(ctx context.Context) error { return s.pool.Ping(ctx) }
 
+// CountAttempt implements users.Store with one upsert: concurrent attempts on one key
+// serialise on its row, so each sees its own count. Windows are measured with the
+// database's clock.
+func (s *Store) CountAttempt(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error) {
+	var n int64
+	var leftMs float64
+	err := s.pool.QueryRow(ctx, `
+INSERT INTO signup_attempts AS a (key, count, window_start) VALUES ($1, 1, now())
+ON CONFLICT (key) DO UPDATE SET
+	count = CASE WHEN a.window_start <= now() - $2::interval THEN 1 ELSE a.count + 1 END,
+	window_start = CASE WHEN a.window_start <= now() - $2::interval THEN now() ELSE a.window_start END
+RETURNING count, extract(epoch FROM (window_start + $2::interval - now())) * 1000`,
+		key, window).Scan(&n, &leftMs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count sign-up attempt: %w", err)
+	}
+	return n, max(time.Duration(leftMs)*time.Millisecond, 0), nil
+}
+
 func scanUser(row pgx.Row) (users.User, error) {
 	var (
 		u                             users.User

@@ -15,26 +15,119 @@ import (
 type Service struct {
 	store  Store
 	hasher *Hasher
+	limits Limits
+	slots  chan struct{} // one token per argon2id computation allowed at once
 	now    func() time.Time
 }
 
-// NewService returns a Service storing in store and hashing with hasher.
-func NewService(store Store, hasher *Hasher) *Service {
-	return &Service{store: store, hasher: hasher, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+// Limits bound what a burst of requests can cost. Zero fields take DefaultLimits' values.
+type Limits struct {
+	// HashConcurrency is how many argon2id computations (sign-ups, credential checks) run
+	// at once; each holds the hash's memory (64 MiB by default), so this bounds the
+	// service's memory under any burst.
+	HashConcurrency int
+	// HashWait is how long a request waits for a hashing slot before it is refused with
+	// ErrBusy (503 + Retry-After).
+	HashWait time.Duration
+	// SignUpsPerEmail and SignUpsPerClient are the sign-up attempts allowed per email and
+	// per client address within SignUpWindow, counted before the password is hashed.
+	SignUpsPerEmail, SignUpsPerClient int64
+	SignUpWindow                      time.Duration
 }
 
-// SignUpInput is what a new customer provides.
+// DefaultLimits: two hashes at once (128 MiB with the default parameters), a second's
+// wait; 5 sign-ups per email and 20 per client address per hour.
+var DefaultLimits = Limits{HashConcurrency: 2, HashWait: time.Second,
+	SignUpsPerEmail: 5, SignUpsPerClient: 20, SignUpWindow: time.Hour}
+
+// NewService returns a Service storing in store and hashing with hasher within limits
+// (DefaultLimits when none is given).
+func NewService(store Store, hasher *Hasher, limits ...Limits) *Service {
+	l := DefaultLimits
+	if len(limits) > 0 {
+		given := limits[0]
+		if given.HashConcurrency > 0 {
+			l.HashConcurrency = given.HashConcurrency
+		}
+		if given.HashWait > 0 {
+			l.HashWait = given.HashWait
+		}
+		if given.SignUpsPerEmail > 0 {
+			l.SignUpsPerEmail = given.SignUpsPerEmail
+		}
+		if given.SignUpsPerClient > 0 {
+			l.SignUpsPerClient = given.SignUpsPerClient
+		}
+		if given.SignUpWindow > 0 {
+			l.SignUpWindow = given.SignUpWindow
+		}
+	}
+	return &Service{store: store, hasher: hasher, limits: l, slots: make(chan struct{}, l.HashConcurrency),
+		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+}
+
+// hashing runs fn (an argon2id computation) in one of the limited slots, or returns
+// ErrBusy when none frees up within the wait, or ctx's error.
+func (s *Service) hashing(ctx context.Context, fn func()) error {
+	t := time.NewTimer(s.limits.HashWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.slots }()
+	fn()
+	return nil
+}
+
+// SignUpInput is what a new customer provides. ClientAddr is the address the request came
+// from (for throttling), not part of the account.
 type SignUpInput struct {
-	Email    string
-	Password string
-	Name     string
+	Email      string
+	Password   string
+	Name       string
+	ClientAddr string
 }
 
-// SignUp validates in, hashes the password and creates a customer account together with
-// its users.registered event. Every invalid field is reported at once (Invalid);
-// ErrEmailTaken when a live account has the email.
+// SignUp validates in, counts the attempt against the email and the client address
+// (*ThrottledError past a limit), hashes the password and creates a customer account
+// together with its users.registered event. Every invalid field is reported at once
+// (Invalid); ErrEmailTaken when a live account has the email; ErrBusy when no hashing
+// slot frees up in time.
 func (s *Service) SignUp(ctx context.Context, in SignUpInput) (User, error) {
+	if err := s.validate(in); err != nil {
+		return User{}, err
+	}
+	email, _ := NormalizeEmail(in.Email)
+	for _, c := range []struct {
+		scope, key string
+		limit      int64
+	}{{"email", "e:" + email, s.limits.SignUpsPerEmail}, {"client", "c:" + in.ClientAddr, s.limits.SignUpsPerClient}} {
+		if c.scope == "client" && in.ClientAddr == "" {
+			continue
+		}
+		n, left, err := s.store.CountAttempt(ctx, c.key, s.limits.SignUpWindow)
+		if err != nil {
+			return User{}, err
+		}
+		if n > c.limit {
+			return User{}, &ThrottledError{Scope: c.scope, RetryAfter: left}
+		}
+	}
 	return s.create(ctx, in, RoleCustomer)
+}
+
+func (s *Service) validate(in SignUpInput) error {
+	var errs Invalid
+	email, err := NormalizeEmail(in.Email)
+	addErr(&errs, err)
+	_, err = NormalizeName(in.Name)
+	addErr(&errs, err)
+	addErr(&errs, CheckPassword(in.Password, email))
+	return errs.err()
 }
 
 func (s *Service) create(ctx context.Context, in SignUpInput, role Role) (User, error) {
@@ -47,7 +140,10 @@ func (s *Service) create(ctx context.Context, in SignUpInput, role Role) (User, 
 	if err := errs.err(); err != nil {
 		return User{}, err
 	}
-	hash, err := s.hasher.Hash(in.Password)
+	var hash string
+	if err := s.hashing(ctx, func() { hash, err = s.hasher.Hash(in.Password) }); err != nil {
+		return User{}, err
+	}
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -153,18 +249,25 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 func (s *Service) VerifyCredentials(ctx context.Context, email, password string) (User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil || password == "" || len(password) > 4*MaxPasswordLen {
-		s.hasher.VerifyDummy(password)
+		if herr := s.hashing(ctx, func() { s.hasher.VerifyDummy(password) }); herr != nil {
+			return User{}, herr
+		}
 		return User{}, ErrBadCredentials
 	}
 	u, err := s.store.GetByEmail(ctx, e)
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(password)
+		if herr := s.hashing(ctx, func() { s.hasher.VerifyDummy(password) }); herr != nil {
+			return User{}, herr
+		}
 		return User{}, ErrBadCredentials
 	}
 	if err != nil {
 		return User{}, err
 	}
-	ok, err := s.hasher.Verify(password, u.PasswordHash)
+	var ok bool
+	if herr := s.hashing(ctx, func() { ok, err = s.hasher.Verify(password, u.PasswordHash) }); herr != nil {
+		return User{}, herr
+	}
 	if err != nil {
 		return User{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}

@@ -58,6 +58,9 @@ var (
 	ErrEmailTaken = errors.New("email already registered")
 	// ErrBadCredentials: unknown email or wrong password; deliberately indistinguishable.
 	ErrBadCredentials = errors.New("invalid email or password")
+	// ErrBusy: every password-hashing slot is taken and none freed in time; the caller
+	// should retry shortly (503 with Retry-After).
+	ErrBusy = errors.New("too many password hashes in progress")
 	// ErrInvalid is matched by every *ValidationError.
 	ErrInvalid = errors.New("invalid input")
 )
@@ -116,6 +119,21 @@ type Store interface {
 	// result and fn's events in one transaction. ErrNotFound when no row has that id.
 	// fn may run again if the transaction is retried, so it must not have side effects.
 	Update(ctx context.Context, id string, fn UpdateFunc) (User, error)
+	// CountAttempt counts one attempt against the fixed-window counter at key, atomically,
+	// and returns the count in the current window (this attempt included) and the time left
+	// in it. A window older than window starts afresh at 1.
+	CountAttempt(ctx context.Context, key string, window time.Duration) (count int64, left time.Duration, err error)
 	// Ready reports whether the store is reachable.
 	Ready(ctx context.Context) error
+}
+
+// ThrottledError says sign-ups are refused for Scope ("email" or "client") until
+// RetryAfter has passed.
+type ThrottledError struct {
+	Scope      string
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return "too many sign-ups for this " + e.Scope + "; retry after " + e.RetryAfter.String()
 }
