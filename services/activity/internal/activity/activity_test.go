@@ -107,6 +107,7 @@ func TestRules(t *testing.T) {
 	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	uid := activitytest.ID(t)
 	pid := activitytest.ID(t)
+	oid := activitytest.ID(t)
 	for _, tc := range []struct {
 		env     events.Envelope
 		target  Target
@@ -127,6 +128,37 @@ func TestRules(t *testing.T) {
 			GlobalFeed, "", "Price changed from 29.99 EUR to 0.05 EUR"},
 		{activitytest.Event(t, events.TypeProductDeleted, pid, at, events.ProductDeleted{ProductID: pid, DeletedAt: at}),
 			GlobalFeed, "", "Product removed"},
+		{activitytest.Event(t, events.TypeStockReserved, oid, at, events.StockReserved{OrderID: oid, UserID: uid, ReservationID: pid,
+			Items: []events.StockItem{{ProductID: pid, Quantity: 2}, {ProductID: oid, Quantity: 1}}, ReservedAt: at, ExpiresAt: at}),
+			UserFeed, uid, "Stock reserved for your order (3 items)"},
+		{activitytest.Event(t, events.TypeStockReservationFailed, oid, at, events.StockReservationFailed{OrderID: oid, UserID: uid,
+			Reason: events.RejectOutOfStock, Shortages: []events.StockShortage{{ProductID: pid, Requested: 2, Available: 1}}, FailedAt: at}),
+			UserFeed, uid, "Stock could not be reserved for your order (out_of_stock)"},
+		{activitytest.Event(t, events.TypeStockReleased, oid, at, events.StockReleased{OrderID: oid, UserID: uid, ReservationID: pid,
+			Items: []events.StockItem{{ProductID: pid, Quantity: 1}}, Reason: events.ReleaseOrderCancelled, ReleasedAt: at}),
+			UserFeed, uid, "Reserved stock released (order_cancelled)"},
+		{activitytest.Event(t, events.TypeStockCommitted, oid, at, events.StockCommitted{OrderID: oid, UserID: uid, ReservationID: pid,
+			Items: []events.StockItem{{ProductID: pid, Quantity: 1}}, CommittedAt: at}),
+			UserFeed, uid, "Stock committed for your order (1 item)"},
+		{activitytest.Event(t, events.TypeOrderPlaced, oid, at, events.OrderPlaced{OrderID: oid, UserID: uid,
+			Items: []events.OrderItem{{ProductID: pid, Quantity: 1, UnitPrice: events.Money{Amount: 1299, Currency: "EUR"}}},
+			Total: events.Money{Amount: 1299, Currency: "EUR"}, PlacedAt: at}),
+			UserFeed, uid, "Order placed: 12.99 EUR"},
+		{activitytest.Event(t, events.TypeOrderConfirmed, oid, at, events.OrderConfirmed{OrderID: oid, UserID: uid, PaymentID: pid,
+			Total: events.Money{Amount: 1299, Currency: "EUR"}, ConfirmedAt: at}),
+			UserFeed, uid, "Order confirmed: 12.99 EUR"},
+		{activitytest.Event(t, events.TypeOrderCancelled, oid, at, events.OrderCancelled{OrderID: oid, UserID: uid,
+			Reason: "payment_declined", CancelledAt: at}),
+			UserFeed, uid, "Order cancelled (payment_declined)"},
+		{activitytest.Event(t, events.TypePaymentCharged, pid, at, events.PaymentCharged{PaymentID: pid, OrderID: oid, UserID: uid,
+			Amount: events.Money{Amount: 1299, Currency: "EUR"}, ChargedAt: at}),
+			UserFeed, uid, "Payment of 12.99 EUR charged"},
+		{activitytest.Event(t, events.TypePaymentDeclined, pid, at, events.PaymentDeclined{PaymentID: pid, OrderID: oid, UserID: uid,
+			Amount: events.Money{Amount: 1299, Currency: "EUR"}, Reason: "card_declined", DeclinedAt: at}),
+			UserFeed, uid, "Payment of 12.99 EUR declined (card_declined)"},
+		{activitytest.Event(t, events.TypePaymentRefunded, pid, at, events.PaymentRefunded{PaymentID: pid, OrderID: oid, UserID: uid,
+			Amount: events.Money{Amount: 1299, Currency: "EUR"}, Reason: "timeout", RefundedAt: at}),
+			UserFeed, uid, "Payment of 12.99 EUR refunded"},
 	} {
 		t.Run(tc.env.Type, func(t *testing.T) {
 			r, ok := RuleFor(tc.env.Type)
@@ -147,6 +179,9 @@ func TestRules(t *testing.T) {
 func TestSubscriptionsFollowTheRules(t *testing.T) {
 	want := []Subscription{
 		{Owner: "catalog", Subjects: []string{"catalog.product_created.v1", "catalog.product_deleted.v1", "catalog.product_price_changed.v1", "catalog.product_updated.v1"}},
+		{Owner: "inventory", Subjects: []string{"inventory.stock_committed.v1", "inventory.stock_released.v1", "inventory.stock_reservation_failed.v1", "inventory.stock_reserved.v1"}},
+		{Owner: "orders", Subjects: []string{"orders.order_cancelled.v1", "orders.order_confirmed.v1", "orders.order_placed.v1"}},
+		{Owner: "payments", Subjects: []string{"payments.payment_charged.v1", "payments.payment_declined.v1", "payments.payment_refunded.v1"}},
 		{Owner: "sessions", Subjects: []string{"sessions.ended.v1", "sessions.started.v1"}},
 		{Owner: "users", Subjects: []string{"users.address_changed.v1", "users.deleted.v1", "users.registered.v1"}},
 	}
@@ -164,7 +199,7 @@ func TestApplyRejectsBeforeTheStore(t *testing.T) {
 		env  events.Envelope
 		want error
 	}{
-		"unhandled type": {activitytest.Event(t, events.TypeStockReleased, pid, at, events.StockReleased{OrderID: pid}), ErrUnhandledType},
+		"unhandled type": {activitytest.Event(t, events.TypeStockChanged, pid, at, events.StockChanged{ProductID: pid, Available: 1, Version: 1}), ErrUnhandledType},
 		"user id not a UUID": {activitytest.Event(t, events.TypeSessionStarted, pid, at, events.SessionStarted{SessionID: pid, UserID: "bob"}),
 			events.ErrInvalid},
 		"unknown payload field": {func() events.Envelope {

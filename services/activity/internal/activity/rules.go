@@ -33,15 +33,9 @@ type Rule struct {
 
 // rules is THE table from event type to feed. It is the only place to touch when the
 // activity service starts following a new event type: add one line here, and the consumer
-// subscribes to the type's subject on its owner's stream (see Subscriptions). For example,
-// when orders and payments publish:
-//
-//	events.TypeOrderPlaced: userRule(func(p *events.OrderPlaced) (string, string) {
-//		return p.UserID, "Order placed: " + money(p.Total)
-//	}),
-//	events.TypePaymentCharged: userRule(func(p *events.PaymentCharged) (string, string) {
-//		return p.UserID, "Payment of " + money(p.Amount) + " charged"
-//	}),
+// subscribes to the type's subject on its owner's stream (see Subscriptions). The saga's
+// events (inventory, orders, payments) all carry userId and go to that user's feed; the
+// entry's subject (order or payment id) says which order a line is about.
 var rules = map[string]Rule{
 	events.TypeUserRegistered: userRule(func(p *events.UserRegistered) (string, string) {
 		return p.UserID, "Account created"
@@ -70,6 +64,48 @@ var rules = map[string]Rule{
 	events.TypeUserDeleted: {Target: EraseUser, project: decoded(func(p *events.UserDeleted) (string, string) {
 		return p.UserID, ""
 	})},
+	events.TypeStockReserved: userRule(func(p *events.StockReserved) (string, string) {
+		return p.UserID, "Stock reserved for your order (" + itemCount(p.Items) + ")"
+	}),
+	events.TypeStockReservationFailed: userRule(func(p *events.StockReservationFailed) (string, string) {
+		return p.UserID, "Stock could not be reserved for your order (" + p.Reason + ")"
+	}),
+	events.TypeStockReleased: userRule(func(p *events.StockReleased) (string, string) {
+		return p.UserID, "Reserved stock released (" + p.Reason + ")"
+	}),
+	events.TypeStockCommitted: userRule(func(p *events.StockCommitted) (string, string) {
+		return p.UserID, "Stock committed for your order (" + itemCount(p.Items) + ")"
+	}),
+	events.TypeOrderPlaced: userRule(func(p *events.OrderPlaced) (string, string) {
+		return p.UserID, "Order placed: " + money(p.Total)
+	}),
+	events.TypeOrderConfirmed: userRule(func(p *events.OrderConfirmed) (string, string) {
+		return p.UserID, "Order confirmed: " + money(p.Total)
+	}),
+	events.TypeOrderCancelled: userRule(func(p *events.OrderCancelled) (string, string) {
+		return p.UserID, "Order cancelled (" + p.Reason + ")"
+	}),
+	events.TypePaymentCharged: userRule(func(p *events.PaymentCharged) (string, string) {
+		return p.UserID, "Payment of " + money(p.Amount) + " charged"
+	}),
+	events.TypePaymentDeclined: userRule(func(p *events.PaymentDeclined) (string, string) {
+		return p.UserID, "Payment of " + money(p.Amount) + " declined (" + p.Reason + ")"
+	}),
+	events.TypePaymentRefunded: userRule(func(p *events.PaymentRefunded) (string, string) {
+		return p.UserID, "Payment of " + money(p.Amount) + " refunded"
+	}),
+}
+
+// itemCount says how many units items hold: "1 item", "3 items".
+func itemCount(items []events.StockItem) string {
+	var n int64
+	for _, it := range items {
+		n += it.Quantity
+	}
+	if n == 1 {
+		return "1 item"
+	}
+	return fmt.Sprintf("%d items", n)
 }
 
 // userRule builds a UserFeed rule from a function of the typed payload P.
