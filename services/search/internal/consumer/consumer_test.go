@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"polyshop/services/search/internal/consumer"
-	"polyshop/services/search/internal/esindex"
+	"polyshop/services/search/internal/esindex/estest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/broker"
 	"polyshop/shared/events"
@@ -58,7 +58,7 @@ func TestStockEventsFromTheInventoryStreamReachTheIndex(t *testing.T) {
 	stream := natstest.Stream(t, inv, "inventory")
 	typ := natstest.EventType(t, "inventory")
 	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
-	x := newIndex(t)
+	x := estest.New(t)
 	svc := search.NewService(x, nil, nil, quiet())
 
 	handled := make(chan events.Envelope, 16)
@@ -118,34 +118,4 @@ func TestStockEventsFromTheInventoryStreamReachTheIndex(t *testing.T) {
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("stock parts (-got +want):\n%s", diff)
 	}
-}
-
-// newIndex returns an index behind an alias of its own, deleted when the test ends.
-func newIndex(t *testing.T) *esindex.Index {
-	t.Helper()
-	url := testenv.Getenv("SEARCH_ELASTICSEARCH_URL")
-	if url == "" {
-		testenv.Require(t, "elasticsearch", fmt.Errorf("SEARCH_ELASTICSEARCH_URL is not set"))
-	}
-	user := testenv.Getenv("SEARCH_ELASTICSEARCH_USERNAME")
-	if user == "" {
-		user = "search"
-	}
-	x, err := esindex.New(esindex.Config{URL: url, Username: user,
-		Password: testenv.Getenv("SEARCH_ELASTICSEARCH_PASSWORD"), Alias: testenv.UniqueName(t, "products")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	testenv.Require(t, "elasticsearch", x.Ping(ctx))
-	if err := x.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := x.DeleteAll(context.Background()); err != nil {
-			t.Errorf("delete test indices: %v", err)
-		}
-	})
-	return x
 }

@@ -15,42 +15,19 @@ import (
 	"github.com/google/uuid"
 
 	"polyshop/services/search/internal/esindex"
+	"polyshop/services/search/internal/esindex/estest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/events"
-	"polyshop/shared/testenv"
 )
 
-// newIndex returns an index behind an alias of its own ("products_<unique>", inside the
-// search user's privileges), deleted when the test ends.
+// newIndex returns an index behind an alias of its own (estest.New) and checks that a
+// second Ensure is harmless.
 func newIndex(t *testing.T) *esindex.Index {
 	t.Helper()
-	url := testenv.Getenv("SEARCH_ELASTICSEARCH_URL")
-	if url == "" {
-		testenv.Require(t, "elasticsearch", fmt.Errorf("SEARCH_ELASTICSEARCH_URL is not set"))
-	}
-	user := testenv.Getenv("SEARCH_ELASTICSEARCH_USERNAME")
-	if user == "" {
-		user = "search"
-	}
-	x, err := esindex.New(esindex.Config{URL: url, Username: user,
-		Password: testenv.Getenv("SEARCH_ELASTICSEARCH_PASSWORD"), Alias: testenv.UniqueName(t, "products")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	testenv.Require(t, "elasticsearch", x.Ping(ctx))
-	if err := x.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Ensure(ctx); err != nil {
+	x := estest.New(t)
+	if err := x.Ensure(context.Background()); err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := x.DeleteAll(context.Background()); err != nil {
-			t.Errorf("delete test indices: %v", err)
-		}
-	})
 	return x
 }
 

@@ -12,9 +12,9 @@ import (
 	"github.com/google/uuid"
 
 	"polyshop/services/search/internal/esindex"
+	"polyshop/services/search/internal/esindex/estest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/events"
-	"polyshop/shared/testenv"
 )
 
 func stockEvent(t *testing.T, id string, seq, available int64) events.Envelope {
@@ -239,12 +239,9 @@ func TestBothSourcesInterleavedOutOfOrderConverge(t *testing.T) {
 // A write that loses a race is read and folded again: neither change is lost.
 func TestAWriteThatLosesARaceIsRedone(t *testing.T) {
 	x := newIndex(t)
-	user := testenv.Getenv("SEARCH_ELASTICSEARCH_USERNAME")
-	if user == "" {
-		user = "search"
-	}
-	other, err := esindex.New(esindex.Config{URL: testenv.Getenv("SEARCH_ELASTICSEARCH_URL"),
-		Username: user, Password: testenv.Getenv("SEARCH_ELASTICSEARCH_PASSWORD"), Alias: x.Alias()})
+	cfg := estest.Config(t)
+	cfg.Alias = x.Alias()
+	other, err := esindex.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,5 +425,49 @@ func TestRebuildReplaysCatalogAndInventory(t *testing.T) {
 	}
 	if diff := cmp.Diff(getStock(t, x, gone), stockOf{Deleted: true, Version: 2, StockVersion: 1, Available: i64(3), InStock: true}); diff != "" {
 		t.Errorf("tombstone after rebuild (-got +want):\n%s", diff)
+	}
+}
+
+// The live index of the previous version (catalog fields only, strict mapping, documents
+// written with external versions) gets the new fields from Ensure: no rebuild is needed for
+// stock events to apply, and its documents stay visible.
+func TestEnsureUpgradesAnIndexOfThePreviousVersion(t *testing.T) {
+	cfg := estest.Config(t)
+	x, err := esindex.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() { _ = x.DeleteAll(context.Background()) })
+	old := `{"settings":{"number_of_shards":1,"number_of_replicas":0,"index.gc_deletes":"1h"},
+	  "mappings":{"dynamic":"strict","properties":{"id":{"type":"keyword"},"name":{"type":"text","analyzer":"standard"},
+	  "description":{"type":"text","analyzer":"standard"},"category":{"type":"keyword"},
+	  "price":{"properties":{"amount":{"type":"long"},"currency":{"type":"keyword"}}},
+	  "attributes":{"type":"flattened","depth_limit":5},"attrFacets":{"type":"keyword"},
+	  "version":{"type":"long"},"updatedAt":{"type":"date"}}}}`
+	name := cfg.Alias + "-old"
+	a := uuid.NewString()
+	for _, step := range []struct{ method, path, body string }{
+		{"PUT", "/" + name, old},
+		{"POST", "/_aliases", `{"actions":[{"add":{"index":"` + name + `","alias":"` + cfg.Alias + `","is_write_index":true}}]}`},
+		{"PUT", "/" + name + "/_doc/" + a + "?version=3&version_type=external",
+			`{"id":"` + a + `","name":"Old kettle","description":"","category":"kettle","price":{"amount":100,"currency":"EUR"},"attributes":{},"attrFacets":[],"version":3,"updatedAt":"2026-11-26T10:00:00Z"}`},
+	} {
+		if err := esindex.Do(ctx, x, step.method, step.path, []byte(step.body)); err != nil {
+			t.Fatalf("%s %s: %v", step.method, step.path, err)
+		}
+	}
+	if err := x.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc := search.NewService(x, nil, nil, quiet())
+	handleAll(t, svc, stockEvent(t, a, 1, 6), productEvent(t, events.TypeProductUpdated, a, 2, "Stale kettle", 100, "kettle"))
+	if err := x.Refresh(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	_, res := searchIDs(t, x, search.Query{InStock: &yes})
+	if len(res.Hits) != 1 || res.Hits[0].Name != "Old kettle" || res.Hits[0].Version != 3 || *res.Hits[0].Available != 6 {
+		t.Errorf("hits = %+v, want Old kettle v3 with 6 available", res.Hits)
 	}
 }
