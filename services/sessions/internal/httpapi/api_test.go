@@ -280,6 +280,45 @@ func TestParallelWrongLoginsAreCountedFirst(t *testing.T) {
 	}
 }
 
+// TestLoginRacingDeletionLeavesNoSession forces the race: the account is deleted (and
+// users.deleted handled, revoking every session) after users verified the password but
+// before the session is written. The login must fail and leave no session.
+func TestLoginRacingDeletionLeavesNoSession(t *testing.T) {
+	userID := uuid.NewString()
+	rdb, prefix := redistest.Client(t, "SESSIONS_REDIS_URL")
+	store := redisstore.New(rdb, prefix)
+	var svc *sessions.Service
+	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The password is right; while users answers, the account is deleted.
+		del, err := events.New(context.Background(), events.TypeUserDeleted, userID, 2,
+			events.UserDeleted{UserID: userID, DeletedAt: time.Now().UTC()})
+		if err != nil {
+			t.Error(err)
+		}
+		if err := svc.HandleUserDeleted(context.Background(), del); err != nil {
+			t.Error(err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"userId": userID, "role": "customer"})
+	}))
+	t.Cleanup(users.Close)
+	svc = sessions.NewService(store, usersclient.New(users.URL, users.Client()), sessions.DefaultConfig)
+	srv := httptest.NewServer(httpapi.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil).Handler())
+	t.Cleanup(srv.Close)
+	e := env{srv: srv, svc: svc, store: store, rdb: rdb}
+
+	if status, _, body := e.do(t, "POST", "/sessions", login("gone@example.com", password)); status != http.StatusUnauthorized {
+		t.Errorf("login racing deletion = %d %v, want 401", status, body)
+	}
+	live, err := svc.List(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 0 {
+		t.Errorf("sessions of the deleted user = %d, want 0", len(live))
+	}
+}
+
 // TestRevokeOnUserDeleted publishes users.deleted on the real NATS and checks that the
 // consumer revokes the user's sessions, idempotently.
 func TestRevokeOnUserDeleted(t *testing.T) {

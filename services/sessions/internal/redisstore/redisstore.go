@@ -52,24 +52,55 @@ func (s *Store) OutboxStream() string { return s.prefix + "outbox" }
 
 func (s *Store) sessionKey(hash string) string { return s.prefix + "s:" + hash }
 func (s *Store) userKey(userID string) string  { return s.prefix + "u:" + userID }
+func (s *Store) deletedKey(userID string) string {
+	return s.prefix + "d:" + userID
+}
 
-// Create implements sessions.Store.
+// MarkUserDeleted implements sessions.Store.
+func (s *Store) MarkUserDeleted(ctx context.Context, userID string, ttl time.Duration) error {
+	if err := s.rdb.Set(ctx, s.deletedKey(userID), "1", ttl).Err(); err != nil {
+		return fmt.Errorf("mark user deleted: %w", err)
+	}
+	return nil
+}
+
+// Create implements sessions.Store. The user's deletion marker is watched: a marker set
+// between the check and EXEC makes the transaction fail and the check run again.
 func (s *Store) Create(ctx context.Context, sess sessions.Session, ttl time.Duration, evs ...events.Envelope) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		k, uk := s.sessionKey(sess.TokenHash), s.userKey(sess.UserID)
-		p.HSet(ctx, k, "id", sess.ID, "userId", sess.UserID, "role", sess.Role,
-			"clientAddr", sess.ClientAddr, "createdAt", sess.CreatedAt.UnixMilli())
-		p.PExpire(ctx, k, ttl)
-		p.SAdd(ctx, uk, sess.TokenHash)
-		// Every session has the same TTL, so now+ttl is at least the expiry of each of the
-		// user's sessions.
-		p.PExpire(ctx, uk, ttl)
-		return redisoutbox.Add(ctx, p, s.OutboxStream(), evs...)
-	})
+	dk := s.deletedKey(sess.UserID)
+	err := s.watch(ctx, func(tx *redis.Tx) error {
+		n, err := tx.Exists(ctx, dk).Result()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return sessions.ErrUserDeleted
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			return s.addSession(ctx, p, sess, ttl, evs...)
+		})
+		return err
+	}, dk)
+	if errors.Is(err, sessions.ErrUserDeleted) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return nil
+}
+
+// addSession queues the writes of a new session and its events on p.
+func (s *Store) addSession(ctx context.Context, p redis.Pipeliner, sess sessions.Session, ttl time.Duration, evs ...events.Envelope) error {
+	k, uk := s.sessionKey(sess.TokenHash), s.userKey(sess.UserID)
+	p.HSet(ctx, k, "id", sess.ID, "userId", sess.UserID, "role", sess.Role,
+		"clientAddr", sess.ClientAddr, "createdAt", sess.CreatedAt.UnixMilli())
+	p.PExpire(ctx, k, ttl)
+	p.SAdd(ctx, uk, sess.TokenHash)
+	// Every session has the same TTL, so now+ttl is at least the expiry of each of the
+	// user's sessions.
+	p.PExpire(ctx, uk, ttl)
+	return redisoutbox.Add(ctx, p, s.OutboxStream(), evs...)
 }
 
 func parse(hash string, m map[string]string, pttl time.Duration, now time.Time) (sessions.Session, bool) {

@@ -99,6 +99,9 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 		return Session{}, "", err
 	}
 	if err := s.store.Create(ctx, sess, s.cfg.TTL, ev); err != nil {
+		if errors.Is(err, ErrUserDeleted) {
+			return Session{}, "", ErrBadCredentials
+		}
 		return Session{}, "", err
 	}
 	return sess, token, nil
@@ -147,11 +150,19 @@ func (s *Service) RevokeAll(ctx context.Context, userID, reason string) (int, er
 	return s.store.DeleteAll(ctx, userID, s.ended(ctx, reason))
 }
 
-// HandleUserDeleted is the broker handler for users.deleted: it revokes every session of
-// the deleted user.
+// DeletedUserMemory is how long sessions remembers a deleted user. A login verified just
+// before the deletion creates its session within seconds; a day covers that with room.
+const DeletedUserMemory = 24 * time.Hour
+
+// HandleUserDeleted is the broker handler for users.deleted: it marks the user deleted
+// (so a login racing the deletion cannot create a session afterwards), then revokes every
+// session of the user.
 func (s *Service) HandleUserDeleted(ctx context.Context, e events.Envelope) error {
 	var p events.UserDeleted
 	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	if err := s.store.MarkUserDeleted(ctx, p.UserID, DeletedUserMemory); err != nil {
 		return err
 	}
 	_, err := s.RevokeAll(ctx, p.UserID, events.SessionEndUserDeleted)

@@ -36,6 +36,9 @@ var (
 	ErrNotFound = errors.New("session not found")
 	// ErrBadCredentials: the users service refused the email and password.
 	ErrBadCredentials = errors.New("invalid email or password")
+	// ErrUserDeleted: the account was deleted while its login was being checked. Login
+	// reports it as ErrBadCredentials.
+	ErrUserDeleted = errors.New("user deleted")
 	// ErrUnavailable: the users service could not answer.
 	ErrUnavailable = errors.New("users service unavailable")
 	// ErrInvalid: the request is malformed (see the wrapping error for the field).
@@ -65,8 +68,12 @@ type EventsFunc func(s Session) ([]events.Envelope, error)
 // Store keeps sessions and throttling counters. Implementations are safe for concurrent use
 // and write each change atomically with its events.
 type Store interface {
-	// Create stores s, alive for ttl, with evs.
+	// Create stores s, alive for ttl, with evs; ErrUserDeleted, storing nothing, when the
+	// user was marked deleted (MarkUserDeleted), checked atomically with the write.
 	Create(ctx context.Context, s Session, ttl time.Duration, evs ...events.Envelope) error
+	// MarkUserDeleted records, for ttl, that userID's account is gone, so that a login that
+	// was verified before the deletion cannot create a session after the revocation.
+	MarkUserDeleted(ctx context.Context, userID string, ttl time.Duration) error
 	// Touch returns the session whose token hashes to tokenHash and extends its life to
 	// ttl from now (ExpiresAt reflects it). ErrNotFound when there is none.
 	Touch(ctx context.Context, tokenHash string, ttl time.Duration) (Session, error)
