@@ -137,6 +137,21 @@ func TestCommandsEndToEndAndDown(t *testing.T) {
 		t.Errorf("order C has %d payment rows while down (%v), want 0", rows, err)
 	}
 
+	// A restart while down: the new process reads the stored switch and does not attach.
+	restarted := consumer.Start(ctx, pay, svc, slog.New(slog.NewTextHandler(io.Discard, nil)), consumer.Options{
+		DurablePrefix: prefix, ChargeSubject: events.SubjectFor(chargeType), RefundSubject: events.SubjectFor(refundType),
+		PollEvery: 50 * time.Millisecond,
+	}, nil)
+	waitFor(t, "the restarted consumers to read the down switch", func() bool { _, d := restarted.State(); return d })
+	if a, _ := restarted.State(); a {
+		t.Error("restarted while down: the consumers attached")
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := restarted.Stop(stopCtx); err != nil {
+		t.Errorf("stop restarted: %v", err)
+	}
+	cancel()
+
 	if err := svc.ClearFaults(ctx); err != nil {
 		t.Fatal(err)
 	}
