@@ -37,17 +37,13 @@ func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handle
 	mux.Handle("GET /search", h(a.search))
 	mux.Handle("POST /admin/rebuild", h(a.rebuild))
 	mux.Handle("GET /admin/drift", h(a.drift))
-	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.NotFound("No such endpoint.")
-	}))
 	health.Register(mux, reg)
 	var mreg prometheus.Registerer = prometheus.DefaultRegisterer
 	if reg != nil {
 		mreg = reg
 	}
-	return httpx.Chain(mux,
-		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("search"),
-		httpx.Metrics(mreg, "search"), httpx.AccessLog(a.log))
+	// Unmatched routes become 404 and 405 problems (with Allow).
+	return httpx.Standard("search", a.log, mreg, mux)
 }
 
 // errorFor is the one table from domain errors to HTTP problems.

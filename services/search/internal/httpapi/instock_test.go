@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -90,6 +91,36 @@ func TestInStockParameterFiltersEndToEnd(t *testing.T) {
 			slices.SortFunc(tc.want, func(a, b hit) int { return cmp.Compare(a.ID, b.ID) })
 			if diff := gocmp.Diff(body.Hits, tc.want); diff != "" || body.Total != len(tc.want) {
 				t.Errorf("total %d; hits (-got +want):\n%s", body.Total, diff)
+			}
+		})
+	}
+}
+
+func TestUnmatchedRoutesAreProblems(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(httpapi.New(log, search.NewService(nil, nil, nil, log)).Handler(httpx.Health{}, nil))
+	defer srv.Close()
+	tests := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/nowhere", http.StatusNotFound, ""},
+		{"POST", "/search", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{"GET", "/admin/rebuild", http.StatusMethodNotAllowed, "POST"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := fmt.Sprintf("%d %s allow=%q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"))
+			want := fmt.Sprintf("%d application/problem+json allow=%q", tc.status, tc.allow)
+			if got != want {
+				t.Errorf("got %s, want %s", got, want)
 			}
 		})
 	}
