@@ -54,8 +54,8 @@ func rate(v json.RawMessage) string {
 
 func latencyMs(v json.RawMessage) string {
 	n, ok := integer(v)
-	if !ok || n < 0 || n > 60000 {
-		return "must be an integer from 0 to 60000"
+	if !ok || n < 0 || n > 20000 {
+		return "must be an integer from 0 to 20000"
 	}
 	return ""
 }

@@ -91,9 +91,9 @@ func TestFaults(t *testing.T) {
 			wantStatus: 422,
 			want: `[{"field":"payments.declineRate","reason":"must be a number from 0 to 1"},` +
 				`{"field":"payments.down","reason":"must be true or false"},` +
-				`{"field":"payments.latencyMs","reason":"must be an integer from 0 to 60000"},` +
+				`{"field":"payments.latencyMs","reason":"must be an integer from 0 to 20000"},` +
 				`{"field":"payments.speed","reason":"unknown field; payments has declineRate, down, errorRate, latencyMs"},` +
-				`{"field":"inventory.latencyMs","reason":"must be an integer from 0 to 60000"},` +
+				`{"field":"inventory.latencyMs","reason":"must be an integer from 0 to 20000"},` +
 				`{"field":"saga","reason":"must be an object"},` +
 				`{"field":"chaos","reason":"unknown section; the sections are payments, inventory, saga"},` +
 				`{"field":"crashPoints","reason":"not supported yet: no service implements crash points"},` +

@@ -115,7 +115,7 @@ type Reservation struct {
 
 // Faults are the lab fault switches.
 type Faults struct {
-	// LatencyMs is slept before each saga command is handled (0..60000).
+	// LatencyMs is slept before each saga command is handled (0..20000).
 	LatencyMs int `json:"latencyMs"`
 	// Down stops the command consumers and makes the business API answer 503.
 	Down bool `json:"down"`
@@ -128,7 +128,7 @@ type FaultsPatch struct {
 }
 
 // MaxLatencyMs bounds Faults.LatencyMs.
-const MaxLatencyMs = 60000
+const MaxLatencyMs = 20000
 
 // InboxClaim asks a Store to claim Event for Consumer in the inbox, in the same
 // transaction as the change, and to change nothing when it was claimed before.

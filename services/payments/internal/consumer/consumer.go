@@ -32,8 +32,8 @@ type Options struct {
 	// Concurrency is how many commands each consumer handles at once (default 4). Commands
 	// of one order serialize on its payment row, so order between them does not matter.
 	Concurrency int
-	// AckWait is how long one command may take before it is redelivered (default 75s: the
-	// largest injected latency, 60 s, plus the handling).
+	// AckWait is how long one command may take before it is redelivered (default 30s: the
+	// largest injected latency, 20 s, plus the handling; orders' backoff cap is no shorter).
 	AckWait time.Duration
 	// DeliverNew makes newly created consumers start at the end of the stream (tests).
 	DeliverNew bool
@@ -59,7 +59,7 @@ func (o Options) withDefaults() Options {
 		o.Concurrency = 4
 	}
 	if o.AckWait <= 0 {
-		o.AckWait = 75 * time.Second
+		o.AckWait = 30 * time.Second
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = time.Second

@@ -14,7 +14,7 @@ type Faults struct {
 	// ErrorRate (0..1) is the probability that a new charge fails transiently: the reply
 	// is failed and nothing is stored, so the orchestrator's retry is tried afresh.
 	ErrorRate float64 `json:"errorRate"`
-	// LatencyMs (0..60000) is slept before handling each command.
+	// LatencyMs (0..20000) is slept before handling each command.
 	LatencyMs int `json:"latencyMs"`
 	// Down stops the command consumers fetching (they are detached, not nak'ing) and makes
 	// the business API answer 503.
@@ -23,7 +23,7 @@ type Faults struct {
 
 // Limits of the fault switches.
 const (
-	MaxLatencyMs = 60000
+	MaxLatencyMs = 20000
 )
 
 // FaultsPatch is a partial update: only non-nil fields change.
@@ -49,7 +49,7 @@ func (p FaultsPatch) Validate() error {
 		return err
 	}
 	if p.LatencyMs != nil && (*p.LatencyMs < 0 || *p.LatencyMs > MaxLatencyMs) {
-		return &FieldError{Field: "latencyMs", Reason: "must be between 0 and 60000"}
+		return &FieldError{Field: "latencyMs", Reason: "must be between 0 and 20000"}
 	}
 	return nil
 }
