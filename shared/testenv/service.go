@@ -3,9 +3,12 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,9 +33,11 @@ type Service struct {
 
 // StartService runs a service's run function with the stack's settings (Getenv, so exactly
 // infra/local.env), overridden by env, on a free loopback port given to it as addrVar
-// (e.g. "USERS_HTTP_ADDR"), and returns once its /readyz answers 200. If run returns first
-// — typically because an engine is down — the test is failed under CI=true and skipped
-// otherwise (Require). The service is stopped at cleanup; Stop stops it earlier.
+// (e.g. "USERS_HTTP_ADDR"), and returns once its /readyz answers 200. If run returns first,
+// the test fails — unless an engine of the service (an address in one of its <SVC>_*
+// settings) does not accept connections: then it is skipped, or failed under CI=true
+// (Require). A configuration error or a bug is never skipped. The service is stopped at
+// cleanup; Stop stops it earlier.
 func StartService(t testing.TB, run RunFunc, addrVar string, env map[string]string) *Service {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -60,7 +65,10 @@ func StartService(t testing.TB, run RunFunc, addrVar string, env map[string]stri
 		select {
 		case err := <-s.done:
 			s.done <- err
-			Require(t, "the service's engines", err)
+			prefix, _, _ := strings.Cut(addrVar, "_")
+			if down := unreachable(engineAddrs(prefix+"_", getenv, env)); down != nil {
+				Require(t, "the service's engines", fmt.Errorf("%w (run returned: %v)", down, err))
+			}
 			t.Fatalf("run returned before /readyz answered: %v\n%s", err, s.Log())
 		default:
 		}
@@ -75,6 +83,52 @@ func StartService(t testing.TB, run RunFunc, addrVar string, env map[string]stri
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// engineAddrs returns the host:port of every engine named in a setting that starts with
+// prefix: URLs with a host (postgres://, nats://, redis://, mongodb://, http://) and
+// comma-separated host:port lists (*_HOSTS).
+func engineAddrs(prefix string, getenv func(string) string, overrides map[string]string) []string {
+	var addrs []string
+	all := names()
+	for k := range overrides {
+		if !slices.Contains(all, k) {
+			all = append(all, k)
+		}
+	}
+	for _, name := range all {
+		if !strings.HasPrefix(name, prefix) || strings.HasSuffix(name, "_HTTP_ADDR") {
+			continue
+		}
+		v := getenv(name)
+		if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+			if u.Port() != "" {
+				addrs = append(addrs, u.Host)
+			}
+			continue
+		}
+		if strings.HasSuffix(name, "_HOSTS") {
+			for _, h := range strings.Split(v, ",") {
+				if _, _, err := net.SplitHostPort(strings.TrimSpace(h)); err == nil {
+					addrs = append(addrs, strings.TrimSpace(h))
+				}
+			}
+		}
+	}
+	return addrs
+}
+
+// unreachable returns an error naming the first address that refuses a TCP connection
+// within a second, or nil when every one accepts.
+func unreachable(addrs []string) error {
+	for _, a := range addrs {
+		c, err := net.DialTimeout("tcp", a, time.Second)
+		if err != nil {
+			return fmt.Errorf("engine at %s unreachable: %w", a, err)
+		}
+		c.Close()
+	}
+	return nil
 }
 
 // Stop cancels the service's context and returns what run returned: nil after a graceful

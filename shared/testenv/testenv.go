@@ -14,9 +14,11 @@ import (
 	"bufio"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +43,12 @@ func Getenv(key string) string {
 	}
 	loadOnce.Do(load)
 	return expand(key, map[string]bool{})
+}
+
+// names returns every key defined in the stack's env files, sorted.
+func names() []string {
+	loadOnce.Do(load)
+	return slices.Sorted(maps.Keys(fileVars))
 }
 
 func expand(key string, seen map[string]bool) string {
