@@ -55,6 +55,13 @@ type Relay struct {
 	minBack  time.Duration
 	maxBack  time.Duration
 	observe  func(n int, err error)
+
+	policy    Policy
+	policySet bool
+	retention time.Duration
+	pruneGap  time.Duration
+	lastPrune time.Time
+	metrics   *relayMetrics
 }
 
 // Option configures a Relay.
@@ -75,6 +82,23 @@ func WithBackoff(min, max time.Duration) Option {
 // WithObserver registers f, called after every Drain with its results, for metrics.
 func WithObserver(f func(n int, err error)) Option { return func(r *Relay) { r.observe = f } }
 
+// WithParkAfter parks an event after n failed publishes (default 10; 0 never parks); see
+// Policy. It applies to stores that implement Operator (every adapter in this module).
+func WithParkAfter(n int) Option {
+	return func(r *Relay) { r.policy.ParkAfter, r.policySet = n, true }
+}
+
+// WithRetry sets the per-aggregate delay after an event's first failed publish and its
+// largest value (default 1s, 1m); see Policy.
+func WithRetry(min, max time.Duration) Option {
+	return func(r *Relay) { r.policy.RetryMin, r.policy.RetryMax, r.policySet = min, max, true }
+}
+
+// WithRetention sets how long published events are kept before the relay prunes them
+// (default 7 days; 0 or less never prunes). The relay prunes at most once a minute, when
+// it is idle, through Operator.Prune.
+func WithRetention(d time.Duration) Option { return func(r *Relay) { r.retention = d } }
+
 // NewRelay returns a relay from store to pub.
 func NewRelay(store Store, pub Publisher, log *slog.Logger, opts ...Option) *Relay {
 	if log == nil {
@@ -83,27 +107,38 @@ func NewRelay(store Store, pub Publisher, log *slog.Logger, opts ...Option) *Rel
 	r := &Relay{
 		store: store, pub: pub, log: log.With("component", "outbox-relay"),
 		batch: 100, interval: time.Second, minBack: 100 * time.Millisecond, maxBack: 10 * time.Second,
+		policy: DefaultPolicy(), retention: 7 * 24 * time.Hour, pruneGap: time.Minute,
 	}
 	for _, o := range opts {
 		o(r)
+	}
+	if op, ok := store.(Operator); ok && r.policySet {
+		op.SetPolicy(r.policy)
 	}
 	return r
 }
 
 // Run drains the store until ctx ends, then returns nil. It drains again at once while
 // drains come back full, waits on the store otherwise, and backs off exponentially while
-// drains fail (a broker outage); failures are logged, never returned.
+// drains publish nothing and fail (a broker outage); failures are logged, never returned.
+// A drain that failed on some events but published others goes on at once: the store
+// holds the failing aggregates back (see Policy), so one poison event does not slow the
+// rest. When idle it prunes published events older than the retention.
 func (r *Relay) Run(ctx context.Context) error {
 	back := time.Duration(0)
+	publish := r.pub.Publish
+	if r.metrics != nil {
+		publish = r.metrics.publish(r.pub.Publish)
+	}
 	for {
-		n, err := r.store.Drain(ctx, r.batch, r.pub.Publish)
+		n, err := r.store.Drain(ctx, r.batch, publish)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if r.observe != nil {
 			r.observe(n, err)
 		}
-		if err != nil {
+		if err != nil && n == 0 {
 			back = min(max(2*back, r.minBack), r.maxBack)
 			r.log.WarnContext(ctx, "outbox drain failed", "published", n, "retry_in", back, "err", err)
 			if !sleep(ctx, back) {
@@ -111,10 +146,14 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		if err != nil {
+			r.log.WarnContext(ctx, "outbox drain: some events failed; their aggregates wait", "published", n, "err", err)
+		}
 		back = 0
-		if n >= r.batch {
+		if n >= r.batch || err != nil {
 			continue
 		}
+		r.prune(ctx)
 		if err := r.store.Wait(ctx, r.interval); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -124,6 +163,22 @@ func (r *Relay) Run(ctx context.Context) error {
 				return nil
 			}
 		}
+	}
+}
+
+// prune removes published events past the retention, at most once every pruneGap.
+func (r *Relay) prune(ctx context.Context) {
+	op, ok := r.store.(Operator)
+	if !ok || r.retention <= 0 || time.Since(r.lastPrune) < r.pruneGap {
+		return
+	}
+	r.lastPrune = time.Now()
+	n, err := op.Prune(ctx, r.retention, 1000)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.log.WarnContext(ctx, "outbox prune failed", "err", err)
+	case n > 0:
+		r.log.InfoContext(ctx, "outbox pruned", "removed", n, "retention", r.retention)
 	}
 }
 
