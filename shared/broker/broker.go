@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,6 +59,8 @@ type Conn struct {
 	service string
 	log     *slog.Logger
 	closed  chan struct{}
+	// onHandled is called between a handler's success and its ack (see OnHandled).
+	onHandled atomic.Pointer[func(durable string, e events.Envelope)]
 }
 
 // Connect connects to url as service (the connection name seen in NATS monitoring) and

@@ -249,6 +249,9 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 
 	switch {
 	case err == nil:
+		if f := s.c.onHandled.Load(); f != nil {
+			(*f)(s.spec.Durable, e) // chaos hook: a crash point between commit and ack
+		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := msg.DoubleAck(actx); err != nil {
