@@ -23,6 +23,8 @@ import (
 	"polyshop/services/inventory/internal/inventory"
 	"polyshop/services/inventory/internal/pgstore"
 	"polyshop/shared/broker"
+	"polyshop/shared/chaos"
+	"polyshop/shared/chaos/pgchaos"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
@@ -124,6 +126,17 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err := nc.EnsureDLQ(startCtx); err != nil {
 		return err
 	}
+	// Chaos (crash points, duplicate delivery; shared/chaos): inert unless the platform's
+	// runner started this process with INVENTORY_CRASH_ENABLED=1.
+	chaosStore, err := pgchaos.New(startCtx, pool)
+	if err != nil {
+		return err
+	}
+	sw, err := chaos.New(startCtx, service, getenv, chaosStore, log)
+	if err != nil {
+		return err
+	}
+	nc.OnHandled(sw.ConsumerHook)
 
 	svc := inventory.NewService(pgstore.New(pool), inventory.Options{TTL: cfg.ReservationTTL, Log: log})
 	if _, err := svc.RefreshFaults(startCtx); err != nil {
@@ -135,7 +148,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, nc, log)
+	relay := outbox.NewRelay(obox, sw.Publisher(nc), log) // chaos: crash points, duplicates
+	go sw.Run(bg, time.Second)
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
@@ -156,7 +170,9 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"postgres": pool.Ping,
 		"nats":     nc.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	// chaos: /faults/chaos and /outbox (operator routes) in front of the API.
+	handler := sw.Handler(api.Handler(), pgchaos.OutboxStats(pool))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, handler, log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: HTTP is down; finish and ack the commands in flight, stop the sweeper,
 	// publish what they committed, then stop the relay, the broker and the pool (deferred).

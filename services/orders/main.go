@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +26,8 @@ import (
 	"polyshop/services/orders/internal/orders"
 	"polyshop/services/orders/internal/pgstore"
 	"polyshop/shared/broker"
+	"polyshop/shared/chaos"
+	"polyshop/shared/chaos/pgchaos"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
@@ -131,6 +134,17 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err := bus.EnsureDLQ(startCtx); err != nil {
 		return err
 	}
+	// Chaos (crash points, duplicate delivery; shared/chaos): inert unless the platform's
+	// runner started this process with ORDERS_CRASH_ENABLED=1.
+	chaosStore, err := pgchaos.New(startCtx, pool)
+	if err != nil {
+		return err
+	}
+	sw, err := chaos.New(startCtx, service, getenv, chaosStore, log)
+	if err != nil {
+		return err
+	}
+	bus.OnHandled(sw.ConsumerHook)
 
 	svc := orders.NewService(pgstore.New(pool, cfg.Timing.StepTimeout), cfg.Timing, log)
 
@@ -139,7 +153,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, bus, log)
+	relay := outbox.NewRelay(obox, sw.Publisher(bus), log) // chaos: crash points, duplicates
+	go sw.Run(bg, time.Second)
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
@@ -160,7 +175,12 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	// chaos: /faults/chaos and /outbox (operator routes) in front of the API, and the crash
+	// point between a committed POST /orders and its 202.
+	handler := sw.Handler(sw.BeforeResponse(service+"."+chaos.PlacePlaceBeforeReply, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Path == "/orders"
+	})(api.Handler()), pgchaos.OutboxStats(pool))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, handler, log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: HTTP is down; stop the consumers after their in-flight replies, then the
 	// timers, publish what was committed, stop the relay; the broker and pool close last.
