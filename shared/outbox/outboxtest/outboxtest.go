@@ -51,6 +51,10 @@ type Fixture struct {
 	// WakesOnCommit says that Wait returns promptly after a commit; otherwise the suite
 	// only checks that Wait returns after its timeout.
 	WakesOnCommit bool
+	// Footprint counts what the outbox still stores: events (pending or published, not
+	// yet pruned) and their failure records. The retention test expects it to equal the
+	// pending events after Prune with retention 0.
+	Footprint func(ctx context.Context) (int, error)
 }
 
 // Run runs the contract suite against h.
@@ -65,6 +69,11 @@ func Run(t *testing.T, h Harness) {
 		{"FailedPublishStaysPendingAndBlocksItsAggregate", testFailedPublish},
 		{"DrainRespectsLimit", testLimit},
 		{"Wait", testWait},
+		{"FailingEventIsHeldThenParkedAndRearmed", testPark},
+		{"BrokerOutageIsNotCountedAgainstEvents", testOutage},
+		{"OnePoisonEventThousandOthersDelivered", testPoison},
+		{"PruneKeepsPendingAndParked", testPrune},
+		{"MetricsMove", testMetrics},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +91,20 @@ type suite struct {
 	c   *broker.Conn
 	typ string
 }
+
+// store returns another relay's view of the outbox with policy p. The older tests use
+// noRetryDelay: a failed event is retried at the next drain and never parked.
+func (s *suite) store(t *testing.T, p outbox.Policy) outbox.Operator {
+	t.Helper()
+	st, ok := s.f.NewStore().(outbox.Operator)
+	if !ok {
+		t.Fatal("the adapter's Store does not implement outbox.Operator")
+	}
+	st.SetPolicy(p)
+	return st
+}
+
+var noRetryDelay = outbox.Policy{}
 
 func newSuite(t *testing.T, h Harness) *suite {
 	t.Helper()
@@ -145,12 +168,13 @@ func (p *countingPublisher) Publish(ctx context.Context, e events.Envelope) erro
 }
 
 // runRelay runs a relay until the test ends.
-func runRelay(t *testing.T, store outbox.Store, pub outbox.Publisher) {
+func runRelay(t *testing.T, store outbox.Store, pub outbox.Publisher, opts ...outbox.Option) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	r := outbox.NewRelay(store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		outbox.WithBatch(7), outbox.WithInterval(50*time.Millisecond), outbox.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	r := outbox.NewRelay(store, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), append([]outbox.Option{
+		outbox.WithBatch(7), outbox.WithInterval(50 * time.Millisecond), outbox.WithBackoff(10*time.Millisecond, 100*time.Millisecond)},
+		opts...)...)
 	go func() {
 		defer close(done)
 		if err := r.Run(ctx); err != nil {
@@ -167,6 +191,11 @@ func runRelay(t *testing.T, store outbox.Store, pub outbox.Publisher) {
 // moment longer, to catch extras) and returns them in stream order.
 func (s *suite) published(t *testing.T, want int) []events.Envelope {
 	t.Helper()
+	return s.publishedWithin(t, want, 30*time.Second)
+}
+
+func (s *suite) publishedWithin(t *testing.T, want int, bound time.Duration) []events.Envelope {
+	t.Helper()
 	ctx := context.Background()
 	stream, err := s.c.JetStream().Stream(ctx, broker.StreamName(s.h.Owner))
 	if err != nil {
@@ -174,7 +203,7 @@ func (s *suite) published(t *testing.T, want int) []events.Envelope {
 	}
 	var got []events.Envelope
 	seq := uint64(1)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(bound)
 	settle := time.Time{}
 	for {
 		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(s.subject()))
@@ -197,7 +226,7 @@ func (s *suite) published(t *testing.T, want int) []events.Envelope {
 				return got
 			}
 		} else if time.Now().After(deadline) {
-			t.Fatalf("stream has %d of %d events after 30s", len(got), want)
+			t.Fatalf("stream has %d of %d events after %v", len(got), want, bound)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -225,7 +254,7 @@ func allIDs(byAgg map[string][]events.Envelope) []string {
 func testExactlyOnce(t *testing.T, s *suite) {
 	byAgg := s.history(t, []string{"a", "b", "c"}, 6, 2)
 	pub := &countingPublisher{c: s.c}
-	runRelay(t, s.f.NewStore(), pub)
+	runRelay(t, s.store(t, noRetryDelay), pub)
 
 	got := ids(s.published(t, 18))
 	slices.Sort(got)
@@ -239,7 +268,7 @@ func testExactlyOnce(t *testing.T, s *suite) {
 			t.Errorf("event %s handed to the broker %d times, want 1", id, n)
 		}
 	}
-	if n, err := s.f.NewStore().Drain(context.Background(), 100, failPublish); n != 0 || err != nil {
+	if n, err := s.store(t, noRetryDelay).Drain(context.Background(), 100, failPublish); n != 0 || err != nil {
 		t.Errorf("Drain after everything was sent = %d, %v; want 0, nil", n, err)
 	}
 }
@@ -272,7 +301,7 @@ func testCrashBetweenPublishAndMark(t *testing.T, s *suite) {
 		s.commit(t, evs...)
 		all = append(all, evs...)
 		ctx, cancel := context.WithCancel(context.Background())
-		_, _ = s.f.NewStore().Drain(ctx, 10, func(ctx context.Context, e events.Envelope) error {
+		_, _ = s.store(t, noRetryDelay).Drain(ctx, 10, func(ctx context.Context, e events.Envelope) error {
 			return crash.publish(ctx, cancel, e)
 		})
 		cancel()
@@ -280,7 +309,7 @@ func testCrashBetweenPublishAndMark(t *testing.T, s *suite) {
 	// Both crashed drains published their aggregate's first event; the next drain sends
 	// everything again, in order.
 	var again []string
-	n, err := s.f.NewStore().Drain(context.Background(), 10, func(ctx context.Context, e events.Envelope) error {
+	n, err := s.store(t, noRetryDelay).Drain(context.Background(), 10, func(ctx context.Context, e events.Envelope) error {
 		again = append(again, e.ID)
 		return s.c.Publish(ctx, e)
 	})
@@ -375,8 +404,8 @@ func testOrderTwoRelays(t *testing.T, s *suite) {
 	const perAgg = 15
 	aggs := []string{"o1", "o2", "o3", "o4"}
 	pub := &countingPublisher{c: s.c}
-	runRelay(t, s.f.NewStore(), pub)
-	runRelay(t, s.f.NewStore(), pub)
+	runRelay(t, s.store(t, noRetryDelay), pub)
+	runRelay(t, s.store(t, noRetryDelay), pub)
 
 	var wg sync.WaitGroup
 	for _, a := range aggs {
@@ -413,7 +442,7 @@ func testFailedPublish(t *testing.T, s *suite) {
 	a1, a2, b1 := s.event(t, "a", 1), s.event(t, "a", 2), s.event(t, "b", 1)
 	s.commit(t, a1, a2)
 	s.commit(t, b1)
-	store := s.f.NewStore()
+	store := s.store(t, noRetryDelay)
 	ctx := context.Background()
 
 	var handed []string
@@ -454,7 +483,7 @@ func testFailedPublish(t *testing.T, s *suite) {
 func testLimit(t *testing.T, s *suite) {
 	evs := []events.Envelope{s.event(t, "a", 1), s.event(t, "a", 2), s.event(t, "a", 3), s.event(t, "a", 4), s.event(t, "a", 5)}
 	s.commit(t, evs...)
-	store := s.f.NewStore()
+	store := s.store(t, noRetryDelay)
 	var handed []string
 	collect := func(_ context.Context, e events.Envelope) error {
 		handed = append(handed, e.ID)
@@ -484,7 +513,7 @@ func testLimit(t *testing.T, s *suite) {
 // (e) Wait returns after its timeout, on a commit when the adapter can be woken, and when
 // its context ends.
 func testWait(t *testing.T, s *suite) {
-	store := s.f.NewStore()
+	store := s.store(t, noRetryDelay)
 	ctx := context.Background()
 	// A first short wait sets up whatever the adapter listens with.
 	if err := store.Wait(ctx, time.Millisecond); err != nil {

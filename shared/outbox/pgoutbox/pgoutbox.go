@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -37,6 +38,18 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_pending_aggregate ON outbox (aggregate, seq) WHERE published_at IS NULL;
+` + Upgrade
+
+// Upgrade adds to an outbox table created by an earlier Schema the columns of the failure
+// policy (outbox.Policy) and the index retention uses. It is idempotent, and Store applies
+// it on first use, so services whose migrations copied the earlier Schema need no new
+// migration.
+const Upgrade = `
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS parked_at timestamptz;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS last_error text;
+CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
 `
 
 // Channel is the NOTIFY channel Add signals on; the payload is the schema, so a waiter
@@ -98,21 +111,52 @@ type Store struct {
 	schema   string
 	closeMu  sync.Mutex
 	isClosed bool
+
+	mu       sync.Mutex
+	policy   outbox.Policy
+	upgraded bool
 }
 
-var _ outbox.Store = (*Store)(nil)
+var _ outbox.Operator = (*Store)(nil)
 
-// New returns a Store over the outbox table in pool's search_path.
+// New returns a Store over the outbox table in pool's search_path, with
+// outbox.DefaultPolicy.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, listen: make(chan struct{}, 1)}
+	return &Store{pool: pool, listen: make(chan struct{}, 1), policy: outbox.DefaultPolicy()}
+}
+
+// SetPolicy implements outbox.Operator.
+func (s *Store) SetPolicy(p outbox.Policy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policy = p
+}
+
+// upgrade applies Upgrade once per Store.
+func (s *Store) upgrade(ctx context.Context) (outbox.Policy, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.upgraded {
+		if _, err := s.pool.Exec(ctx, Upgrade); err != nil {
+			return s.policy, fmt.Errorf("outbox: upgrade table: %w", err)
+		}
+		s.upgraded = true
+	}
+	return s.policy, nil
 }
 
 // Drain implements outbox.Store. In one transaction it locks up to limit pending rows in
-// seq order with FOR UPDATE SKIP LOCKED, leaves out rows whose aggregate has an earlier
-// pending row it did not lock (another relay holds it), publishes the rest in order,
-// skipping an aggregate's later rows after a failure, and marks the published rows. If the
-// relay dies before the commit, the rows stay pending and are published again.
+// seq order with FOR UPDATE SKIP LOCKED, leaving out aggregates held back by an earlier
+// row that is parked or waiting for its retry time, then leaves out rows whose aggregate
+// has an earlier pending row it did not lock (another relay holds it), publishes the rest
+// in order, skipping an aggregate's later rows after a failure, marks the published rows
+// and records the failures (outbox.Policy). If the relay dies before the commit, the rows
+// stay pending and are published again.
 func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
+	policy, err := s.upgrade(ctx)
+	if err != nil {
+		return 0, err
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox drain: begin: %w", err)
@@ -120,13 +164,19 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
 	rows, err := tx.Query(ctx, `
 WITH c AS (
-	SELECT id, seq, aggregate, envelope FROM outbox
-	WHERE published_at IS NULL
+	SELECT id, seq, aggregate, envelope, attempts FROM outbox o
+	WHERE published_at IS NULL AND parked_at IS NULL
+	  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+	  AND NOT EXISTS (
+		SELECT 1 FROM outbox h
+		WHERE h.published_at IS NULL AND h.aggregate = o.aggregate AND h.seq < o.seq
+		  AND (h.parked_at IS NOT NULL OR h.next_attempt_at > now())
+	  )
 	ORDER BY seq
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
 )
-SELECT c.id::text, c.aggregate, c.envelope::text FROM c
+SELECT c.id::text, c.aggregate, c.envelope::text, c.attempts FROM c
 WHERE NOT EXISTS (
 	SELECT 1 FROM outbox p
 	WHERE p.published_at IS NULL AND p.aggregate = c.aggregate AND p.seq < c.seq
@@ -136,11 +186,14 @@ ORDER BY c.seq`, limit)
 	if err != nil {
 		return 0, fmt.Errorf("outbox drain: select: %w", err)
 	}
-	type row struct{ id, agg, env string }
+	type row struct {
+		id, agg, env string
+		attempts     int
+	}
 	var pending []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.id, &r.agg, &r.env); err != nil {
+		if err := rows.Scan(&r.id, &r.agg, &r.env, &r.attempts); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("outbox drain: scan: %w", err)
 		}
@@ -155,7 +208,9 @@ ORDER BY c.seq`, limit)
 
 	var sent []string
 	var pub outbox.InOrder
+	attempts := map[string]int{}
 	for _, r := range pending {
+		attempts[r.id] = r.attempts
 		ok, err := pub.Publish(ctx, publish, r.agg, r.id, r.env)
 		if err != nil {
 			return 0, err
@@ -167,6 +222,24 @@ ORDER BY c.seq`, limit)
 	if len(sent) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, sent); err != nil {
 			return 0, fmt.Errorf("outbox drain: mark sent: %w", err)
+		}
+	}
+	if fs := pub.Failures(); len(fs) > 0 {
+		ids := make([]string, len(fs))
+		delays := make([]float64, len(fs))
+		park := make([]bool, len(fs))
+		msgs := make([]string, len(fs))
+		for i, f := range fs {
+			n := attempts[f.ID] + 1
+			ids[i], delays[i], park[i], msgs[i] = f.ID, policy.Delay(n).Seconds(), policy.Parks(n), f.Err.Error()
+		}
+		if _, err := tx.Exec(ctx, `
+UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.msg,
+	next_attempt_at = now() + make_interval(secs => f.delay),
+	parked_at = CASE WHEN f.park THEN now() END
+FROM unnest($1::uuid[], $2::float8[], $3::bool[], $4::text[]) AS f(id, delay, park, msg)
+WHERE o.id = f.id`, ids, delays, park, msgs); err != nil {
+			return 0, fmt.Errorf("outbox drain: record failures: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -248,6 +321,96 @@ func (s *Store) dropConn() {
 	if s.conn != nil {
 		s.conn.Close(context.Background())
 		s.conn = nil
+	}
+}
+
+// Stats implements outbox.Operator.
+func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
+	if _, err := s.upgrade(ctx); err != nil {
+		return outbox.Stats{}, err
+	}
+	var st outbox.Stats
+	var oldest *time.Time
+	err := s.pool.QueryRow(ctx, `
+SELECT count(*), min(created_at), count(*) FILTER (WHERE parked_at IS NOT NULL)
+FROM outbox WHERE published_at IS NULL`).Scan(&st.Pending, &oldest, &st.Parked)
+	if err != nil {
+		return st, fmt.Errorf("outbox stats: %w", err)
+	}
+	if oldest != nil {
+		st.Oldest = *oldest
+	}
+	return st, nil
+}
+
+// Parked implements outbox.Operator.
+func (s *Store) Parked(ctx context.Context, limit int) ([]outbox.Parked, error) {
+	if _, err := s.upgrade(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT id::text, aggregate, type, attempts, coalesce(last_error, ''), parked_at FROM outbox
+WHERE published_at IS NULL AND parked_at IS NOT NULL ORDER BY seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outbox parked: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (outbox.Parked, error) {
+		var p outbox.Parked
+		err := r.Scan(&p.ID, &p.Aggregate, &p.Type, &p.Attempts, &p.LastError, &p.ParkedAt)
+		p.ParkedAt = p.ParkedAt.UTC()
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox parked: %w", err)
+	}
+	return out, nil
+}
+
+// Rearm implements outbox.Operator; it also wakes waiting relays.
+func (s *Store) Rearm(ctx context.Context, id string) error {
+	if _, err := s.upgrade(ctx); err != nil {
+		return err
+	}
+	if err := uuid.Validate(id); err != nil {
+		return outbox.ErrNotParked
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `
+WITH r AS (
+	UPDATE outbox SET parked_at = NULL, next_attempt_at = NULL, attempts = 0
+	WHERE id = $1::uuid AND published_at IS NULL AND parked_at IS NOT NULL
+	RETURNING 1
+)
+SELECT count(*) FROM r, LATERAL (SELECT pg_notify('`+Channel+`', current_schema())) n`, id).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("outbox rearm %s: %w", id, err)
+	}
+	if n == 0 {
+		return outbox.ErrNotParked
+	}
+	return nil
+}
+
+// Prune implements outbox.Operator: it deletes rows published more than retention ago,
+// batch rows per statement, until none is left, and returns how many it deleted.
+func (s *Store) Prune(ctx context.Context, retention time.Duration, batch int) (int, error) {
+	if _, err := s.upgrade(ctx); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		tag, err := s.pool.Exec(ctx, `
+DELETE FROM outbox WHERE id IN (
+	SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1)
+	ORDER BY published_at LIMIT $2
+)`, retention.Seconds(), batch)
+		if err != nil {
+			return total, fmt.Errorf("outbox prune: %w", err)
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < int64(batch) {
+			return total, nil
+		}
 	}
 }
 

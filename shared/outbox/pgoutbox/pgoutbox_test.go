@@ -45,6 +45,11 @@ ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version`, last.Subject, last.S
 					})
 				},
 				WakesOnCommit: true,
+				Footprint: func(ctx context.Context) (int, error) {
+					var n int
+					err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n)
+					return n, err
+				},
 			}
 		},
 	})
