@@ -58,19 +58,32 @@ service_ready() {
 	curl -fsS -m 2 "http://$(http_addr_of "$1")/readyz" >/dev/null
 }
 
+# services_start [svc...] — starts each service (default: all present) under a supervisor
+# (scripts/lib/supervise), which restarts it when it exits unexpectedly. The service's pid
+# is in $RUN/svc-<name>.pid, the supervisor's in $RUN/sup-<name>.pid.
 services_start() {
 	local s addr
-	for s in $(services_present); do
+	local list=("$@")
+	((${#list[@]})) || mapfile -t list < <(services_present)
+	for s in "${list[@]}"; do
 		addr=$(http_addr_of "$s")
-		if is_running "svc-$s"; then
-			ok "$s already running (pid $(cat "$(pidfile "svc-$s")"))"
+		if is_running "sup-$s" || is_running "svc-$s"; then
+			ok "$s already running (pid $(cat "$(pidfile "svc-$s")" 2>/dev/null || echo "restarting"))"
 			continue
 		fi
 		port_in_use "${addr##*:}" && die "$addr is taken by another process (set $(echo "$s" | tr '[:lower:]' '[:upper:]')_HTTP_ADDR)"
-		local envs=()
-		mapfile -t envs < <(service_env "$s")
-		start_daemon "svc-$s" env -i "${envs[@]}" "$BIN/svc-$s"
+		rm -f "$RUN/svc-$s.stopped" "$RUN/svc-$s.restarts"
+		: >"$LOGS/svc-$s.log"
+		setsid bash "$POLYSHOP_ROOT/scripts/lib/supervise" "$s" >>"$LOGS/svc-$s.log" 2>&1 </dev/null &
+		echo $! >"$(pidfile "sup-$s")"
+		# Returns once the supervisor has started the service and written its pid.
+		wait_until 10 "$s supervisor" test -s "$(pidfile "svc-$s")" || true
 	done
+}
+
+# service_restarts svc — how often the supervisor restarted svc since it was started.
+service_restarts() {
+	cat "$RUN/svc-$1.restarts" 2>/dev/null || echo 0
 }
 
 services_wait() {
@@ -82,12 +95,36 @@ services_wait() {
 	done
 }
 
+# services_stop [svc...] — stops each service (default: all, in reverse start order) on
+# purpose: its supervisor is told first (a stop marker), so it does not restart it.
 services_stop() {
-	local i s
-	for ((i = ${#ALL_SERVICES[@]} - 1; i >= 0; i--)); do
-		s=${ALL_SERVICES[i]}
+	local i s list=("$@")
+	if ((${#list[@]} == 0)); then
+		for ((i = ${#ALL_SERVICES[@]} - 1; i >= 0; i--)); do list+=("${ALL_SERVICES[i]}"); done
+	fi
+	for s in "${list[@]}"; do
+		touch "$RUN/svc-$s.stopped"
+		if is_running "sup-$s"; then
+			kill -TERM "$(cat "$(pidfile "sup-$s")")" 2>/dev/null || true
+		fi
+		rm -f "$(pidfile "sup-$s")"
 		is_running "svc-$s" && stop_daemon "svc-$s" 30 && ok "$s stopped"
 		rm -f "$(pidfile "svc-$s")"
 	done
 	return 0
+}
+
+# services_status — one line per service: state, pid, restarts by the supervisor.
+services_status() {
+	local s state
+	for s in $(services_present); do
+		if is_running "svc-$s"; then
+			if service_ready "$s" 2>/dev/null; then state=ready; else state="running, not ready"; fi
+			printf '%-14s %-20s pid %-8s restarts %s\n' "$s" "$state" "$(cat "$(pidfile "svc-$s")")" "$(service_restarts "$s")"
+		elif is_running "sup-$s"; then
+			printf '%-14s %-20s %-12s restarts %s\n' "$s" "restarting" "" "$(service_restarts "$s")"
+		else
+			printf '%-14s %s\n' "$s" stopped
+		fi
+	done
 }
