@@ -43,7 +43,7 @@ func TestPostgresRoleEntersOnlyItsOwnDatabase(t *testing.T) {
 				t.Errorf("connected as %s to %s, want %s to %s", user, db, owner, owner)
 			}
 		})
-		for _, other := range append(owners, "postgres", "template1") {
+		for _, other := range append(owners, "postgres", "template1", "catalog") {
 			if other == owner {
 				continue
 			}

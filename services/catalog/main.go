@@ -46,6 +46,8 @@ type Config struct {
 	NATSURL         string
 	OutboxScan      time.Duration
 	OutboxBatch     int
+	LeaseTTL        time.Duration
+	LeaseWait       time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 }
@@ -59,6 +61,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		NATSURL:         r.Required("CATALOG_NATS_URL"),
 		OutboxScan:      r.Duration("CATALOG_OUTBOX_SCAN_INTERVAL", 30*time.Second),
 		OutboxBatch:     r.Int("CATALOG_OUTBOX_BATCH", 500),
+		LeaseTTL:        r.Duration("CATALOG_LEASE_TTL", 10*time.Second),
+		LeaseWait:       r.Duration("CATALOG_LEASE_WAIT", 15*time.Second),
 		ShutdownTimeout: r.Duration("CATALOG_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("CATALOG_LOG_LEVEL", "info"))); err != nil {
@@ -105,6 +109,27 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err := store.Migrate(startCtx); err != nil {
 		return err
 	}
+	// On FerretDB the version guard lives in this process, so only one instance may write:
+	// hold the writer lease for as long as the service runs, and stop if it is lost.
+	if store.SingleWriter() {
+		lease, err := acquireLease(ctx, client.Database(cfg.MongoDatabase), cfg, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = lease.Release(rctx)
+		}()
+		var stopServing context.CancelCauseFunc
+		ctx, stopServing = context.WithCancelCause(ctx)
+		go func() {
+			if err := lease.Keep(ctx); err != nil {
+				log.ErrorContext(ctx, "writer lease lost; stopping", "err", err)
+				stopServing(err)
+			}
+		}()
+	}
 	nc, err := broker.Connect(startCtx, cfg.NATSURL, "catalog", log)
 	if err != nil {
 		return err
@@ -144,8 +169,35 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	stopRelay()
 	<-relayDone
 	log.Info("stopped")
+	if cause := context.Cause(ctx); errors.Is(cause, mongostore.ErrLeaseLost) {
+		return cause
+	}
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
 		return serveErr
 	}
 	return nil
+}
+
+// acquireLease takes the catalog's writer lease, waiting up to cfg.LeaseWait for a lease
+// left by a killed instance to expire; a live instance's lease makes the start fail.
+func acquireLease(ctx context.Context, db *mongo.Database, cfg Config, log *slog.Logger) (*mongostore.Lease, error) {
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())
+	deadline := time.Now().Add(cfg.LeaseWait)
+	for {
+		lease, err := mongostore.AcquireLease(ctx, db, holder, cfg.LeaseTTL)
+		if err == nil {
+			log.InfoContext(ctx, "writer lease taken", "holder", holder, "ttl", cfg.LeaseTTL.String())
+			return lease, nil
+		}
+		if !errors.Is(err, mongostore.ErrLeaseHeld) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("catalog writes through FerretDB need a single writer: %w", err)
+		}
+		log.WarnContext(ctx, "waiting for the writer lease", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
