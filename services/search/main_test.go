@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"polyshop/services/search/internal/esindex"
+	"polyshop/services/search/internal/esindex/estest"
+	"polyshop/shared/broker"
+	"polyshop/shared/config"
+	"polyshop/shared/testenv"
+	"polyshop/shared/testenv/natstest"
+)
+
+func TestLoadConfigDefaults(t *testing.T) {
+	got, err := loadConfig(config.MapGetenv(map[string]string{
+		"SEARCH_ELASTICSEARCH_URL": "http://127.0.0.1:9200",
+		"SEARCH_NATS_URL":          "nats://search:x@127.0.0.1:4222",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Durable != "search" || got.StockDurable != "search-inventory" || got.Concurrency != 4 || got.ES.Alias != "products" {
+		t.Errorf("defaults: %+v", got)
+	}
+}
+
+// The service starts with the stack's settings (its own alias and durable names, so it
+// disturbs nothing), is ready, answers a search with inStock and a rebuild that covers both
+// streams, logs no secret, and stops cleanly.
+func TestRunServesAndRebuildsFromBothStreams(t *testing.T) {
+	cfg := estest.Config(t)
+	x, err := esindex.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Require(t, "elasticsearch", x.Ping(context.Background()))
+	t.Cleanup(func() { _ = x.DeleteAll(context.Background()) })
+	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
+	env := map[string]string{
+		"SEARCH_ELASTICSEARCH_ALIAS": cfg.Alias,
+		"SEARCH_CONSUMER":            natstest.Durable(t, nc, broker.StreamName("catalog"), "search-test"),
+		"SEARCH_INVENTORY_CONSUMER":  natstest.Durable(t, nc, broker.StreamName("inventory"), "search-test-inventory"),
+	}
+	run := func(ctx context.Context, getenv config.Getenv, stdout io.Writer) error { return run(ctx, getenv, stdout) }
+	s := testenv.StartService(t, run, "SEARCH_HTTP_ADDR", env)
+
+	get := func(method, path string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+s.Addr+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+		}
+		return resp.StatusCode
+	}
+	if st := get("GET", "/search?inStock=true", nil); st != http.StatusOK {
+		t.Errorf("GET /search?inStock=true = %d", st)
+	}
+	if st := get("GET", "/search?inStock=perhaps", nil); st != http.StatusBadRequest {
+		t.Errorf("GET /search?inStock=perhaps = %d, want 400", st)
+	}
+	var rep struct {
+		Streams []struct {
+			Stream string `json:"stream"`
+		} `json:"streams"`
+	}
+	if st := get("POST", "/admin/rebuild", &rep); st != http.StatusOK {
+		t.Fatalf("POST /admin/rebuild = %d", st)
+	}
+	var names []string
+	for _, r := range rep.Streams {
+		names = append(names, r.Stream)
+	}
+	if diff := cmp.Diff(names, []string{"CATALOG", "INVENTORY"}); diff != "" {
+		t.Errorf("rebuilt streams (-got +want):\n%s", diff)
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+	s.CheckNoSecrets(t, "SEARCH_ELASTICSEARCH_PASSWORD", "SEARCH_NATS_PASSWORD")
+}
