@@ -47,7 +47,9 @@ func TestRunServesAndRebuildsFromBothStreams(t *testing.T) {
 		"SEARCH_CONSUMER":            natstest.Durable(t, nc, broker.StreamName("catalog"), "search-test"),
 		"SEARCH_INVENTORY_CONSUMER":  natstest.Durable(t, nc, broker.StreamName("inventory"), "search-test-inventory"),
 	}
-	run := func(ctx context.Context, getenv config.Getenv, stdout io.Writer) error { return run(ctx, getenv, stdout) }
+	run := func(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
+		return run(ctx, getenv, stdout)
+	}
 	s := testenv.StartService(t, run, "SEARCH_HTTP_ADDR", env)
 
 	get := func(method, path string, out any) int {
