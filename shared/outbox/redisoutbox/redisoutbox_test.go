@@ -34,6 +34,10 @@ func TestContract(t *testing.T) {
 					return err
 				},
 				WakesOnCommit: true,
+				Footprint: func(ctx context.Context) (int, error) {
+					n, err := rdb.XLen(ctx, stream).Result()
+					return int(n), err
+				},
 			}
 		},
 	})
