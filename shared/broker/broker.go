@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,9 @@ type Conn struct {
 	closed  chan struct{}
 	// onHandled is called between a handler's success and its ack (see OnHandled).
 	onHandled atomic.Pointer[func(durable string, e events.Envelope)]
+
+	subsMu sync.Mutex
+	subs   []*Subscription // running consumers, for metrics and dead-letter replay (ops.go)
 }
 
 // Connect connects to url as service (the connection name seen in NATS monitoring) and

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -107,6 +108,8 @@ type Subscription struct {
 	wg   sync.WaitGroup
 	once sync.Once
 	done chan struct{}
+
+	handled, failed, deadLettered atomic.Int64 // for metrics (ops.go)
 }
 
 // Consume creates (or updates) the durable pull consumer spec describes and handles its
@@ -164,6 +167,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) (*Subs
 		return nil, fmt.Errorf("consume %s: %w", spec.Durable, err)
 	}
 	s := &Subscription{c: c, spec: spec, h: h, it: it, done: make(chan struct{})}
+	c.track(s)
 	base := context.WithoutCancel(ctx)
 	for range spec.Concurrency {
 		s.wg.Add(1)
@@ -171,6 +175,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) (*Subs
 	}
 	go func() {
 		s.wg.Wait()
+		c.untrack(s)
 		close(s.done)
 	}()
 	go func() {
@@ -246,6 +251,7 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 	hctx, cancel := context.WithTimeout(ctx, s.spec.AckWait)
 	err = call(hctx, s.h, e)
 	cancel()
+	s.count(err)
 
 	switch {
 	case err == nil:
@@ -318,6 +324,7 @@ func (s *Subscription) deadLetter(ctx context.Context, msg jetstream.Msg, md *je
 		_ = msg.NakWithDelay(s.spec.backoff(delivered))
 		return
 	}
+	s.deadLettered.Add(1)
 	if err := msg.Term(); err != nil {
 		s.c.log.WarnContext(ctx, "term after dead-letter", "err", err)
 	}
