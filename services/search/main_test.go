@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"polyshop/services/search/internal/esindex"
 	"polyshop/services/search/internal/esindex/estest"
@@ -45,7 +47,7 @@ func TestRunServesAndRebuildsFromBothStreams(t *testing.T) {
 	env := map[string]string{
 		"SEARCH_ELASTICSEARCH_ALIAS": cfg.Alias,
 		"SEARCH_CONSUMER":            natstest.Durable(t, nc, broker.StreamName("catalog"), "search-test"),
-		"SEARCH_INVENTORY_CONSUMER":  natstest.Durable(t, nc, broker.StreamName("inventory"), "search-test-inventory"),
+		"SEARCH_INVENTORY_CONSUMER":  durable(t, nc, broker.StreamName("inventory"), "search-test-inventory"),
 	}
 	run := func(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		return run(ctx, getenv, stdout)
@@ -92,4 +94,18 @@ func TestRunServesAndRebuildsFromBothStreams(t *testing.T) {
 		t.Errorf("run: %v", err)
 	}
 	s.CheckNoSecrets(t, "SEARCH_ELASTICSEARCH_PASSWORD", "SEARCH_NATS_PASSWORD")
+}
+
+// durable is natstest.Durable for a stream that may not exist (INVENTORY before inventory
+// first runs): the consumer is deleted at cleanup if it was created.
+func durable(t *testing.T, nc *broker.Conn, stream, prefix string) string {
+	t.Helper()
+	name := testenv.UniqueName(t, prefix)
+	t.Cleanup(func() {
+		err := nc.JetStream().DeleteConsumer(context.Background(), stream, name)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("delete consumer %s on %s: %v", name, stream, err)
+		}
+	})
+	return name
 }
