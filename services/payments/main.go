@@ -26,6 +26,8 @@ import (
 	"polyshop/services/payments/internal/payments"
 	"polyshop/services/payments/internal/pgstore"
 	"polyshop/shared/broker"
+	"polyshop/shared/chaos"
+	"polyshop/shared/chaos/pgchaos"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
@@ -117,6 +119,17 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err := bus.EnsureDLQ(startCtx); err != nil {
 		return err
 	}
+	// Chaos (crash points, duplicate delivery; shared/chaos): inert unless the platform's
+	// runner started this process with PAYMENTS_CRASH_ENABLED=1.
+	chaosStore, err := pgchaos.New(startCtx, pool)
+	if err != nil {
+		return err
+	}
+	sw, err := chaos.New(startCtx, service, getenv, chaosStore, log)
+	if err != nil {
+		return err
+	}
+	bus.OnHandled(sw.ConsumerHook)
 
 	svc := payments.NewService(pgstore.New(pool), payments.Options{})
 	reg := prometheus.NewRegistry()
@@ -132,7 +145,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, bus, log)
+	relay := outbox.NewRelay(obox, sw.Publisher(bus), log) // chaos: crash points, duplicates
+	go sw.Run(relayCtx, time.Second)
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
@@ -153,7 +167,9 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	// chaos: /faults/chaos and /outbox (operator routes) in front of the API.
+	handler := sw.Handler(api.Handler(), pgchaos.OutboxStats(pool))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, handler, log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: stop taking commands and finish (and acknowledge) those in flight, publish
 	// what they committed, then stop the relay, the broker and the pool (deferred).
