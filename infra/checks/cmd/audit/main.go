@@ -1,0 +1,105 @@
+// Command audit checks the order saga's cross-store invariants on a running platform, as
+// an operator: it reads orders, inventory and payments through their internal APIs and the
+// broker's monitoring endpoint, never a database (package internal/audit lists the
+// invariants). It prints each violation with the ids involved and exits 1 on any, 2 when
+// it cannot read the platform.
+//
+//	./scripts/audit                       every order
+//	./scripts/audit -since 10m -json      orders of the last ten minutes, JSON report
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"polyshop/infra/checks/internal/audit"
+)
+
+func main() {
+	var (
+		cfg    audit.Config
+		since  time.Duration
+		asJSON bool
+	)
+	flag.StringVar(&cfg.Orders, "orders", "http://"+env("ORDERS_HTTP_ADDR", "127.0.0.1:8085"), "orders' internal API")
+	flag.StringVar(&cfg.Inventory, "inventory", "http://"+env("INVENTORY_HTTP_ADDR", "127.0.0.1:8084"), "inventory's internal API")
+	flag.StringVar(&cfg.Payments, "payments", "http://"+env("PAYMENTS_HTTP_ADDR", "127.0.0.1:8086"), "payments' internal API")
+	flag.StringVar(&cfg.NATSMonitor, "nats-monitor", "http://127.0.0.1:"+env("POLYSHOP_NATS_MONITOR_PORT", "8222"), "NATS monitoring endpoint (\"\" skips the DLQ check)")
+	flag.DurationVar(&cfg.StuckAfter, "stuck-after", 2*time.Minute, "an order older than this must be CONFIRMED or CANCELLED")
+	flag.DurationVar(&cfg.OutboxMaxAge, "outbox-max-age", time.Minute, "bound on the oldest pending outbox event of each owner")
+	flag.DurationVar(&since, "since", 0, "only orders created within this long (0: every order)")
+	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	flag.Parse()
+	if since > 0 {
+		cfg.Since = time.Now().Add(-since)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := audit.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "audit:", err)
+		os.Exit(2)
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		Print(os.Stdout, rep)
+	}
+	if len(rep.Violations) > 0 {
+		os.Exit(1)
+	}
+}
+
+// Print writes rep for people.
+func Print(w io.Writer, rep audit.Report) {
+	fmt.Fprintf(w, "audit: %d orders (%s), %d products, in %s\n", rep.Orders, counts(rep.ByStatus), rep.Products, rep.Took)
+	if len(rep.CancelReasons) > 0 {
+		fmt.Fprintf(w, "  cancelled by reason: %s\n", counts(rep.CancelReasons))
+	}
+	fmt.Fprintf(w, "  pending %d, stuck %d\n", len(rep.Pending), len(rep.Stuck))
+	for _, name := range []string{"orders", "inventory", "payments"} {
+		ob := rep.Outbox[name]
+		fmt.Fprintf(w, "  outbox %-9s pending %d, oldest %.1fs\n", name, ob.Pending, ob.OldestPendingAgeSeconds)
+	}
+	for _, v := range rep.Violations {
+		fmt.Fprintln(w, "VIOLATION", v)
+	}
+	if len(rep.Violations) == 0 {
+		fmt.Fprintln(w, "audit: no violations")
+	} else {
+		fmt.Fprintf(w, "audit: %d violations\n", len(rep.Violations))
+	}
+}
+
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s %d", k, m[k])
+	}
+	return s
+}
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
