@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -341,6 +342,26 @@ func TestEnsureAdmin(t *testing.T) {
 	}
 	if n := e.count(t, "users"); n != 1 {
 		t.Errorf("users = %d, want 1", n)
+	}
+
+	// After the default parameters change, the next start re-hashes the admin's password
+	// with them (and the password still verifies).
+	h2, err := users.NewHasher(users.HashParams{Time: 2, MemoryKiB: 128, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := users.NewService(pgstore.New(e.pool), h2).EnsureAdmin(ctx, "admin@example.com", "new admin pass 2027"); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := e.pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE email = 'admin@example.com'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stored, "$m=128,t=2,p=1$") {
+		t.Errorf("admin hash after a parameter change = %q, want m=128,t=2,p=1", stored)
+	}
+	if ok, err := h2.Verify("new admin pass 2027", stored); !ok || err != nil {
+		t.Errorf("re-hashed password does not verify: %v %v", ok, err)
 	}
 }
 

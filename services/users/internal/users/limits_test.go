@@ -59,3 +59,31 @@ func TestHashingSlotsBoundConcurrency(t *testing.T) {
 		t.Errorf("cancelled wait = %v, ran %v; want context.Canceled and nothing run", err, called)
 	}
 }
+
+// TestMemoryIsGivenBackAfterABurst: when the last hash of a burst ends, the heap is given
+// back to the OS once, not after every hash.
+func TestMemoryIsGivenBackAfterABurst(t *testing.T) {
+	s := NewService(nil, nil, Limits{HashConcurrency: 2, HashWait: time.Second})
+	freed := make(chan struct{}, 10)
+	s.freeMemory = func() { freed <- struct{}{} }
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.hashing(context.Background(), func() { time.Sleep(time.Millisecond) }); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-freed:
+	case <-time.After(10 * idleAfterHashing):
+		t.Fatal("memory was not given back after the burst")
+	}
+	time.Sleep(2 * idleAfterHashing)
+	if n := len(freed); n != 0 {
+		t.Errorf("memory given back %d more times after one burst, want once", n)
+	}
+}

@@ -23,10 +23,13 @@ type HashParams struct {
 	KeyLen    uint32 // bytes
 }
 
-// DefaultHashParams follow RFC 9106's second recommended option scaled to a small
-// service: argon2id, t=1, m=64 MiB, p=2, 16-byte salt, 32-byte key (roughly 50–100 ms on
-// one laptop core). Tests use far less memory through configuration.
-var DefaultHashParams = HashParams{Time: 1, MemoryKiB: 64 * 1024, Threads: 2, SaltLen: 16, KeyLen: 32}
+// DefaultHashParams are OWASP's minimum for argon2id (Password Storage Cheat Sheet: m=19 MiB,
+// t=2, p=1), with a 16-byte salt and a 32-byte key: about as costly to attack per guess as
+// the heavier options, at a third of the memory per hash, so a burst of logins or sign-ups
+// holds little memory (see Limits). Hashes made with other parameters (the earlier default
+// was m=64 MiB, t=1, p=2) still verify: each PHC string records its own. Tests use far less
+// memory through configuration.
+var DefaultHashParams = HashParams{Time: 2, MemoryKiB: 19 * 1024, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // Hasher hashes and verifies passwords with argon2id, in the PHC string format
 // "$argon2id$v=19$m=65536,t=1,p=2$<salt>$<hash>" (unpadded standard base64).
@@ -114,6 +117,21 @@ func (h *Hasher) Verify(password, encoded string) (bool, error) {
 	}
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// Outdated reports whether encoded was made with other parameters than the hasher's (or
+// is not a hash it can read), so it should be made anew when the password is at hand.
+func (h *Hasher) Outdated(encoded string) bool {
+	var m, t uint32
+	var p uint8
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 {
+		return true
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return true
+	}
+	return m != h.p.MemoryKiB || t != h.p.Time || p != h.p.Threads
 }
 
 // VerifyDummy spends the same work as Verify against a hash of a random password and

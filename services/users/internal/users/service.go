@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,12 +20,16 @@ type Service struct {
 	limits Limits
 	slots  chan struct{} // one token per argon2id computation allowed at once
 	now    func() time.Time
+	// freeMemory gives the heap back to the OS once a burst of hashing is over, so the
+	// process does not idle at its peak (debug.FreeOSMemory; replaced in tests).
+	freeMemory func()
+	freeing    atomic.Bool
 }
 
 // Limits bound what a burst of requests can cost. Zero fields take DefaultLimits' values.
 type Limits struct {
 	// HashConcurrency is how many argon2id computations (sign-ups, credential checks) run
-	// at once; each holds the hash's memory (64 MiB by default), so this bounds the
+	// at once; each holds the hash's memory (19 MiB by default), so this bounds the
 	// service's memory under any burst.
 	HashConcurrency int
 	// HashWait is how long a request waits for a hashing slot before it is refused with
@@ -35,7 +41,7 @@ type Limits struct {
 	SignUpWindow                      time.Duration
 }
 
-// DefaultLimits: two hashes at once (128 MiB with the default parameters), a second's
+// DefaultLimits: two hashes at once (38 MiB with the default parameters), a second's
 // wait; 5 sign-ups per email and 20 per client address per hour.
 var DefaultLimits = Limits{HashConcurrency: 2, HashWait: time.Second,
 	SignUpsPerEmail: 5, SignUpsPerClient: 20, SignUpWindow: time.Hour}
@@ -63,7 +69,26 @@ func NewService(store Store, hasher *Hasher, limits ...Limits) *Service {
 		}
 	}
 	return &Service{store: store, hasher: hasher, limits: l, slots: make(chan struct{}, l.HashConcurrency),
-		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+		now:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		freeMemory: debug.FreeOSMemory}
+}
+
+// idleAfterHashing is how long no hash must run before the heap is given back to the OS.
+const idleAfterHashing = time.Second
+
+// afterHashing schedules giving the heap back to the OS when the last running hash ends:
+// argon2id allocates its whole memory per hash, and Go returns freed memory to the OS only
+// slowly, so without this an idle users service stays at its burst's peak.
+func (s *Service) afterHashing() {
+	if len(s.slots) > 0 || !s.freeing.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(idleAfterHashing, func() {
+		s.freeing.Store(false)
+		if len(s.slots) == 0 {
+			s.freeMemory()
+		}
+	})
 }
 
 // hashing runs fn (an argon2id computation) in one of the limited slots, or returns
@@ -78,7 +103,10 @@ func (s *Service) hashing(ctx context.Context, fn func()) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-s.slots }()
+	defer func() {
+		<-s.slots
+		s.afterHashing()
+	}()
 	fn()
 	return nil
 }
@@ -302,16 +330,24 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (u Us
 	case err != nil:
 		return User{}, false, err
 	}
-	ok, err := s.hasher.Verify(password, existing.PasswordHash)
+	var ok bool
+	if herr := s.hashing(ctx, func() { ok, err = s.hasher.Verify(password, existing.PasswordHash) }); herr != nil {
+		return User{}, false, herr
+	}
 	if err != nil {
 		ok = false
 	}
-	if ok && existing.Role == RoleAdmin {
+	// A hash with other parameters than today's (an older default) is made anew.
+	current := ok && !s.hasher.Outdated(existing.PasswordHash)
+	if current && existing.Role == RoleAdmin {
 		return existing, false, nil
 	}
 	hash := existing.PasswordHash
-	if !ok {
-		if hash, err = s.hasher.Hash(password); err != nil {
+	if !current {
+		if herr := s.hashing(ctx, func() { hash, err = s.hasher.Hash(password) }); herr != nil {
+			return User{}, false, herr
+		}
+		if err != nil {
 			return User{}, false, fmt.Errorf("hash password: %w", err)
 		}
 	}
