@@ -18,7 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"polyshop/services/gateway/internal/eventhub"
 	"polyshop/services/gateway/internal/httpapi"
+	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
@@ -43,6 +45,10 @@ type Config struct {
 	ComposeTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
+	// NATSURL is the gateway's own NATS user, for the live event view and the console's
+	// stream and consumer info; empty disables both (their routes answer 503).
+	NATSURL      string
+	EventsBuffer int
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -64,6 +70,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		UpstreamTimeout: r.Duration("GATEWAY_UPSTREAM_TIMEOUT", 10*time.Second),
 		ComposeTimeout:  r.Duration("GATEWAY_COMPOSE_TIMEOUT", httpapi.DefaultComposeTimeout),
 		ShutdownTimeout: r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
+		NATSURL:         r.String("GATEWAY_NATS_URL", ""),
+		EventsBuffer:    r.Int("GATEWAY_EVENTS_BUFFER", eventhub.DefaultBuffer),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("GATEWAY_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("GATEWAY_LOG_LEVEL: %w", err)
@@ -73,6 +81,9 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 	}
 	if c.ComposeTimeout <= 0 {
 		return c, fmt.Errorf("config: GATEWAY_COMPOSE_TIMEOUT=%s: must be positive", c.ComposeTimeout)
+	}
+	if c.EventsBuffer < 1 || c.EventsBuffer > 100_000 {
+		return c, fmt.Errorf("config: GATEWAY_EVENTS_BUFFER=%d: must be 1 to 100000", c.EventsBuffer)
 	}
 	if c.AuthCacheTTL > httpapi.DefaultAuthCacheTTL {
 		return c, fmt.Errorf("config: GATEWAY_AUTH_CACHE_TTL=%s: at most %s, so logouts take effect within a second", c.AuthCacheTTL, httpapi.DefaultAuthCacheTTL)
@@ -88,7 +99,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log := obs.NewLogger(stdout, "gateway", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr, "upstreams", cfg.Up,
 		"auth_cache_ttl", cfg.AuthCacheTTL.String(), "cookie_secure", cfg.CookieSecure,
-		"upstream_timeout", cfg.UpstreamTimeout.String(), "compose_timeout", cfg.ComposeTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+		"upstream_timeout", cfg.UpstreamTimeout.String(), "compose_timeout", cfg.ComposeTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"nats_url", config.Redact(cfg.NATSURL), "events_buffer", cfg.EventsBuffer)
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "gateway", getenv)
 	if err != nil {
@@ -105,9 +117,27 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"users":    healthCheck(client, cfg.Up.Users),
 		"sessions": healthCheck(client, cfg.Up.Sessions),
 	}
-	api := httpapi.New(log, client, cfg.Up, httpapi.WithAuthCacheTTL(cfg.AuthCacheTTL),
+	opts := []httpapi.Option{httpapi.WithAuthCacheTTL(cfg.AuthCacheTTL),
 		httpapi.WithSecureCookie(cfg.CookieSecure), httpapi.WithRegistry(reg), httpapi.WithChecks(checks),
-		httpapi.WithComposeTimeout(cfg.ComposeTimeout))
+		httpapi.WithComposeTimeout(cfg.ComposeTimeout)}
+	if cfg.NATSURL != "" {
+		// The live event view: one ordered consumer per owner stream feeds every viewer.
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		nc, err := broker.Connect(cctx, cfg.NATSURL, "gateway", log)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		hub := eventhub.New(nc.JetStream(), eventhub.Config{Buffer: cfg.EventsBuffer, Log: log})
+		hubCtx, stopHub := context.WithCancel(ctx)
+		defer stopHub()
+		go hub.Run(hubCtx)
+		opts = append(opts, httpapi.WithEvents(hub, nc.JetStream()))
+	} else {
+		log.WarnContext(ctx, "GATEWAY_NATS_URL is not set: the live event view and the console's broker view are off")
+	}
+	api := httpapi.New(log, client, cfg.Up, opts...)
 	err = httpx.Serve(ctx, cfg.HTTPAddr, api.Routes(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -4,7 +4,7 @@
 // route is registered explicitly under /api, there is no catch-all proxy.
 //
 // Each area registers its routes in its own file (users.go, catalog.go, activity.go,
-// stock.go, faults.go, orders.go, …)
+// stock.go, faults.go, orders.go, events.go, console.go, web.go …)
 // with a register function that Routes calls; adding an area is one line in Routes.
 package httpapi
 
@@ -48,6 +48,8 @@ type API struct {
 	// composeTimeout bounds each secondary call of a composed answer.
 	composeTimeout time.Duration
 	extra          []func(*http.ServeMux)
+	// ops: the live event view and the consistency console (events.go, console.go).
+	ops operator
 }
 
 // Option configures an API.
@@ -105,6 +107,9 @@ func (a *API) Routes() http.Handler {
 	a.registerStock(mux)
 	a.registerFaults(mux)
 	a.registerOrders(mux)
+	a.registerEvents(mux)
+	a.registerConsole(mux)
+	a.registerWeb(mux)
 	for _, register := range a.extra {
 		register(mux)
 	}

@@ -1,0 +1,121 @@
+// console.js — the consistency console (admin): sagas, step timelines, broker lag and
+// dead letters, outbox, search drift, health, and the data map. Read-only.
+import { api, h, when, problemBox } from './api.js';
+import { onLeave } from './app.js';
+import { stepsList } from './shop.js';
+import { eventLine } from './live.js';
+
+async function part(title, id, load, render) {
+  const sec = h('section', { 'aria-labelledby': id }, h('h2', { id }, title));
+  try {
+    sec.append(...[].concat(render(await load())));
+  } catch (err) {
+    sec.append(problemBox(err));
+  }
+  return sec;
+}
+
+const num = (n) => h('td', { class: 'num' }, String(n ?? '—'));
+const table = (cap, heads, rows) => h('table', {}, h('caption', { class: 'sr' }, cap),
+  h('thead', {}, h('tr', {}, heads.map((x) => h('th', { class: x.startsWith('#') ? 'num' : null, scope: 'col' }, x.replace(/^#/, ''))))), h('tbody', {}, rows));
+
+function sagas(s) {
+  const counts = Object.entries(s.counts || {});
+  return [
+    table('Sagas by state', ['State', '#Sagas'], counts.map(([k, v]) => h('tr', {}, h('td', {}, k), num(v)))),
+    h('p', {}, 'Oldest pending: ', s.oldestPending ? [h('a', { href: `#/console/saga/${s.oldestPending.orderId}` }, s.oldestPending.orderId), ` in ${s.oldestPending.state} since ${when(s.oldestPending.since)}`] : 'none'),
+    h('p', { id: 'stuck' }, h('strong', { class: s.stuck ? 'bad' : 'ok' }, `${s.stuck} stuck`), ` (pending longer than ${s.stuckAfterSeconds} s)`),
+    s.pending?.length ? table('Pending sagas', ['Order', 'Age', 'Last step', 'Stuck'], s.pending.map((o) => {
+      const last = o.steps?.at(-1);
+      return h('tr', {}, h('td', {}, h('a', { href: `#/console/saga/${o.id}` }, o.id.slice(0, 8) + '…')), h('td', {}, `${o.ageSeconds} s`),
+        h('td', {}, last ? `${last.name} ${last.status} (attempts ${last.attempts})${last.error ? ` — ${last.error}` : ''}` : '—'), h('td', { class: o.stuck ? 'bad' : '' }, o.stuck ? 'yes' : 'no'));
+    })) : h('p', { class: 'muted' }, 'No pending saga.'),
+  ];
+}
+
+function broker(b) {
+  const owner = b.streams.filter((s) => !s.dlq);
+  const dlq = b.streams.filter((s) => s.dlq);
+  return [
+    h('h3', {}, 'Consumer lag'),
+    table('Consumers', ['Stream', 'Consumer', '#Pending', '#Ack pending', '#Redelivered', 'Last delivered'],
+      owner.flatMap((s) => s.consumers.filter((c) => c.durable).map((c) => h('tr', {}, h('td', {}, s.name), h('td', {}, h('code', {}, c.name)), num(c.numPending), num(c.numAckPending), h('td', { class: `num ${c.numRedelivered ? 'bad' : ''}` }, String(c.numRedelivered)), h('td', {}, when(c.lastActive)))))),
+    h('h3', {}, 'Streams'),
+    table('Streams', ['Stream', '#Messages', '#Last seq', 'Last message', '#Ephemeral readers'], owner.map((s) => h('tr', {}, h('td', {}, s.name), num(s.messages), num(s.lastSeq), h('td', {}, when(s.lastTime)), num(s.consumers.filter((c) => !c.durable).length)))),
+    h('h3', {}, 'Dead letters'),
+    dlq.length ? table('Dead-letter streams', ['Stream', '#Depth', 'Last letter'], dlq.map((s) => h('tr', {}, h('td', {}, s.name), h('td', { class: `num ${s.messages ? 'bad' : ''}` }, String(s.messages)), h('td', {}, when(s.lastTime))))) : h('p', {}, 'No dead-letter stream yet.'),
+    h('p', { class: 'muted' }, 'Show / replay / drop of dead letters are done by each consuming service (its own DLQ API); the console shows their depth.'),
+  ];
+}
+
+function drift(d) {
+  const bad = (d.missing?.length || 0) + (d.extra?.length || 0) + (d.versionMismatch?.length || 0);
+  return [h('p', {}, `Checked ${when(d.checkedAt)}: catalog ${d.catalogProducts} products, index ${d.indexedProducts}. `, h('strong', { class: bad ? 'bad' : 'ok' }, bad ? `${bad} drifted` : 'no drift')),
+    bad ? h('ul', {}, [...(d.missing || []).slice(0, 20).map((id) => h('li', {}, `missing ${id}`)), ...(d.extra || []).slice(0, 20).map((id) => h('li', {}, `extra ${id}`)),
+      ...(d.versionMismatch || []).slice(0, 20).map((m) => h('li', {}, `stale ${m.id}: catalog v${m.catalogVersion}, index v${m.indexVersion}`))]) : null];
+}
+
+function health(hs) {
+  return table('Service health', ['Service', 'Engine', 'Status', 'Checks', '#Latency ms'], hs.services.map((s) => h('tr', {}, h('td', {}, s.name), h('td', {}, s.engine),
+    h('td', { class: s.status === 'ok' ? 'ok' : 'bad' }, s.status), h('td', {}, s.checks ? Object.entries(s.checks).map(([k, v]) => `${k}: ${v.status}`).join(', ') : '—'), num(s.latencyMs))));
+}
+
+function outbox(o) {
+  return table('Outbox per owner', ['Owner', 'Metrics', 'Not exposed'], o.owners.map((x) => h('tr', {}, h('td', {}, x.service),
+    h('td', {}, Object.keys(x.metrics).length ? h('ul', {}, Object.entries(x.metrics).slice(0, 12).map(([k, v]) => h('li', {}, h('code', {}, k), ` ${v}`))) : '—'),
+    h('td', { class: 'muted' }, (x.missing || []).join('; ') || '—'))));
+}
+
+export async function overview() {
+  const wrap = h('div', { id: 'console' });
+  async function load() {
+    const secs = await Promise.all([
+      part('Sagas', 'c-sagas', () => api('GET', '/api/admin/sagas'), sagas),
+      part('Broker: consumer lag, streams, dead letters', 'c-broker', () => api('GET', '/api/admin/broker'), broker),
+      part('Outbox', 'c-outbox', () => api('GET', '/api/admin/outbox'), outbox),
+      part('Search drift', 'c-drift', () => api('GET', '/api/admin/drift'), drift),
+      part('Health', 'c-health', () => api('GET', '/api/admin/health'), health),
+    ]);
+    wrap.replaceChildren(...secs);
+  }
+  await load();
+  const t = setInterval(() => load().catch(() => {}), 5000);
+  onLeave(() => clearInterval(t));
+  return [h('h1', {}, 'Consistency console'), h('p', {}, h('a', { href: '#/console/datamap' }, 'Data map'), ' · refreshes every 5 s'), wrap];
+}
+
+export async function saga(id) {
+  const box = h('div', {});
+  async function load() {
+    const o = await api('GET', `/api/orders/${encodeURIComponent(id)}`);
+    box.replaceChildren(h('p', {}, 'Status: ', h('strong', { class: `status-${o.status}`, id: 'saga-status' }, o.status), o.cancelReason ? ` — ${o.cancelReason}` : '', ` · created ${when(o.createdAt)} · updated ${when(o.updatedAt)}`),
+      stepsList(o.steps));
+    return o;
+  }
+  await load();
+  const feed = h('ol', { class: 'events', 'aria-label': 'Events of this saga' });
+  const es = new EventSource(`/api/events?orderId=${encodeURIComponent(id)}&backlog=2000`);
+  const items = [];
+  es.onmessage = (m) => {
+    items.push(JSON.parse(m.data));
+    items.sort((a, b) => (a.time < b.time ? -1 : 1));
+    feed.replaceChildren(...items.map((e) => eventLine(e)));
+    load().catch(() => {});
+  };
+  onLeave(() => es.close());
+  return [h('h1', {}, `Saga ${id.slice(0, 8)}…`), h('p', {}, h('a', { href: '#/console' }, 'Back to the console')), h('h2', {}, 'Step timeline'), box, h('h2', {}, 'Commands, replies and events'), feed];
+}
+
+export async function datamap() {
+  const m = await api('GET', '/api/admin/datamap');
+  return [h('h1', {}, 'Data map'),
+    h('p', {}, 'Each service owns its data in its own engine; they stay in sync only through the events below.'),
+    m.degraded ? h('p', { class: 'msg warn' }, `Not answering: ${m.degraded.join(', ')}`) : null,
+    h('ul', { class: 'tiles' }, m.services.map((s) => h('li', { class: `tile own-${s.service}` },
+      h('h2', { class: `t-${s.service}` }, s.service), h('p', {}, h('span', { class: 'eng' }, s.engine), ' ', h('span', { class: s.status === 'ok' ? 'ok' : 'bad' }, s.status)),
+      h('p', {}, 'Owns: ', s.owns),
+      h('dl', {}, Object.entries(s.records).map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])),
+      s.notExposed?.length ? h('p', { class: 'muted' }, `Not exposed: ${s.notExposed.join('; ')}`) : null,
+      s.lastEvent ? h('p', {}, 'Last event: ', h('code', {}, String(s.lastEvent.type).replace(/^polyshop\./, '')), ` ${when(s.lastEvent.time)}`) : s.stream ? h('p', { class: 'muted' }, 'No event yet') : h('p', { class: 'muted' }, 'Read model: consumes events, publishes none')))),
+  ];
+}
