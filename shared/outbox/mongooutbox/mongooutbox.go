@@ -104,6 +104,26 @@ func AppendUpdate(update bson.M, evs ...events.Envelope) error {
 	return addOp(update, "$inc", FieldCount, len(evs))
 }
 
+// AppendRawUpdate is AppendUpdate for events already encoded as envelope JSON (as an
+// earlier outbox stored them), kept byte for byte.
+func AppendRawUpdate(update bson.M, envelopes ...string) error {
+	if len(envelopes) == 0 {
+		return nil
+	}
+	els := make(bson.A, len(envelopes))
+	for i, env := range envelopes {
+		e, err := events.Parse([]byte(env))
+		if err != nil {
+			return fmt.Errorf("outbox: stored event: %w", err)
+		}
+		els[i] = pending{ID: e.ID, Seq: e.Sequence, Type: e.Type, Envelope: env, At: e.Time.UTC()}
+	}
+	if err := addOp(update, "$push", FieldEvents, bson.M{"$each": els}); err != nil {
+		return err
+	}
+	return addOp(update, "$inc", FieldCount, len(envelopes))
+}
+
 // Update returns an update document that only appends evs; merge your own operators into it.
 func Update(evs ...events.Envelope) (bson.M, error) {
 	u := bson.M{}

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -21,6 +19,7 @@ import (
 	"polyshop/services/catalog/internal/catalog"
 	"polyshop/services/catalog/migrations"
 	"polyshop/shared/events"
+	"polyshop/shared/outbox/mongooutbox"
 )
 
 // Collection is the name of the products collection.
@@ -33,10 +32,9 @@ const maxAttempts = 8
 type Store struct {
 	db   *mongo.Database
 	coll *mongo.Collection
-	// written carries ids of documents that just got pending events, so this process's
-	// relay publishes them at once instead of finding them by a scan (see Outbox).
-	written chan string
-	kick    chan struct{} // capacity 1: wakes the relay's Wait
+	// obox is the shared in-document outbox (outbox.go): its Write holds the product's
+	// lock and tells this process's relay which document got pending events.
+	obox *mongooutbox.Store
 	// serverGuard: the version condition goes into the update's filter (MongoDB). FerretDB
 	// v1 on SQLite evaluates any filter other than a lone _id by reading the whole
 	// collection (hundreds of milliseconds per write at a thousand products), so there the
@@ -44,7 +42,7 @@ type Store struct {
 	// That is correct for one catalog instance per FerretDB, which is how the native stack
 	// runs it; compose runs MongoDB, where the filter guards across instances.
 	serverGuard bool
-	locks       [256]sync.Mutex
+	locks       *mongooutbox.Locks
 }
 
 var _ catalog.Store = (*Store)(nil)
@@ -57,19 +55,9 @@ func New(ctx context.Context, db *mongo.Database) (*Store, error) {
 		return nil, fmt.Errorf("mongodb buildInfo: %w", err)
 	}
 	_, ferret := info["ferretdbVersion"]
-	return &Store{
-		db: db, coll: db.Collection(Collection), serverGuard: !ferret,
-		written: make(chan string, 4096), kick: make(chan struct{}, 1),
-	}, nil
-}
-
-// lock serialises read-modify-write cycles on one product within this process.
-func (s *Store) lock(id string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
-	m.Lock()
-	return m.Unlock
+	s := &Store{db: db, coll: db.Collection(Collection), serverGuard: !ferret, locks: &mongooutbox.Locks{}}
+	s.obox = newOutbox(s, 0)
+	return s, nil
 }
 
 // guard returns the filter of a write conditioned on the product still being at version.
@@ -112,7 +100,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return s.migrateLegacyOutbox(ctx)
 }
 
 // createMissing creates the indexes whose names are not there yet, one at a time. Asking
@@ -170,6 +158,8 @@ type productDoc struct {
 	UpdatedAt    time.Time  `bson:"updatedAt"`
 	Deleted      bool       `bson:"deleted"`
 	DeletedAt    *time.Time `bson:"deletedAt,omitempty"`
+	// OutboxN is the number of pending events (mongooutbox.FieldCount); read only.
+	OutboxN int `bson:"_outboxN,omitempty"`
 }
 
 func toDoc(p catalog.Product) productDoc {
@@ -243,7 +233,7 @@ func normalize(v any) any {
 }
 
 // projection leaves the outbox out of reads that build a Product.
-var projection = bson.D{{Key: outboxField, Value: 0}}
+var projection = bson.D{{Key: mongooutbox.FieldEvents, Value: 0}}
 
 // Insert implements catalog.Store.
 func (s *Store) Insert(ctx context.Context, p catalog.Product, evs []events.Envelope) error {
@@ -255,92 +245,91 @@ func (s *Store) Insert(ctx context.Context, p catalog.Product, evs []events.Enve
 	if err := bson.Unmarshal(doc, &raw); err != nil {
 		return fmt.Errorf("encode product: %w", err)
 	}
-	pending, err := pendingEvents(evs)
+	raw, err = mongooutbox.AppendFields(raw, evs...)
 	if err != nil {
 		return err
 	}
-	raw = append(raw, bson.E{Key: outboxField, Value: pending}, bson.E{Key: outboxPendingField, Value: len(pending) > 0})
-	if _, err := s.coll.InsertOne(ctx, raw); err != nil {
-		return fmt.Errorf("insert product %s: %w", p.ID, err)
-	}
-	s.hint(p.ID)
-	return nil
+	return s.obox.Write(ctx, p.ID, func(ctx context.Context) error {
+		if _, err := s.coll.InsertOne(ctx, raw); err != nil {
+			return fmt.Errorf("insert product %s: %w", p.ID, err)
+		}
+		return nil
+	})
 }
 
 // Get implements catalog.Store.
 func (s *Store) Get(ctx context.Context, id string) (catalog.Product, error) {
+	d, err := s.getDoc(ctx, id)
+	return d.product(), err
+}
+
+func (s *Store) getDoc(ctx context.Context, id string) (productDoc, error) {
 	var d productDoc
 	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(projection)).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return catalog.Product{}, catalog.ErrNotFound
+		return d, catalog.ErrNotFound
 	}
 	if err != nil {
-		return catalog.Product{}, fmt.Errorf("find product %s: %w", id, err)
+		return d, fmt.Errorf("find product %s: %w", id, err)
 	}
-	return d.product(), nil
+	return d, nil
 }
 
 // Update implements catalog.Store. The write's filter includes the version that fn saw, so
 // a concurrent writer makes it match nothing; the state and the pushed events then are
 // not written, and the loop starts over from a fresh read.
 func (s *Store) Update(ctx context.Context, id string, fn func(*catalog.Product) ([]events.Envelope, error)) (catalog.Product, error) {
-	unlock := s.lock(id)
-	defer unlock()
-	for range maxAttempts {
-		p, err := s.Get(ctx, id)
-		if err != nil {
-			return catalog.Product{}, err
+	var out catalog.Product
+	err := s.obox.Write(ctx, id, func(ctx context.Context) error {
+		for range maxAttempts {
+			stored, err := s.getDoc(ctx, id)
+			if err != nil {
+				return err
+			}
+			p := stored.product()
+			read := p.Version
+			evs, err := fn(&p)
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
+				out = p
+				return nil
+			}
+			// A product whose event is parked keeps its later events; past the bound the
+			// change is refused rather than growing the document without end.
+			if err := s.obox.Room(stored.OutboxN, len(evs)); err != nil {
+				return fmt.Errorf("update product %s: %w: %w", id, catalog.ErrBusy, err)
+			}
+			d := toDoc(p)
+			set := bson.D{
+				{Key: "name", Value: d.Name}, {Key: "description", Value: d.Description},
+				{Key: "category", Value: d.Category}, {Key: "price", Value: d.Price},
+				{Key: "attributes", Value: d.Attributes}, {Key: "version", Value: d.Version},
+				{Key: "updatedAt", Value: d.UpdatedAt}, {Key: "deleted", Value: d.Deleted},
+			}
+			if d.DeletedAt != nil {
+				set = append(set, bson.E{Key: "deletedAt", Value: *d.DeletedAt})
+			}
+			update := bson.M{"$set": set}
+			if err := mongooutbox.AppendUpdate(update, evs...); err != nil {
+				return err
+			}
+			res, err := s.coll.UpdateOne(ctx, s.guard(id, read), update)
+			if err != nil {
+				return fmt.Errorf("update product %s: %w", id, err)
+			}
+			if res.MatchedCount == 1 {
+				out = p
+				return nil
+			}
 		}
-		read := p.Version
-		evs, err := fn(&p)
-		if err != nil {
-			return catalog.Product{}, err
-		}
-		if len(evs) == 0 {
-			return p, nil
-		}
-		d := toDoc(p)
-		set := bson.D{
-			{Key: "name", Value: d.Name}, {Key: "description", Value: d.Description},
-			{Key: "category", Value: d.Category}, {Key: "price", Value: d.Price},
-			{Key: "attributes", Value: d.Attributes}, {Key: "version", Value: d.Version},
-			{Key: "updatedAt", Value: d.UpdatedAt}, {Key: "deleted", Value: d.Deleted},
-			{Key: outboxPendingField, Value: true},
-		}
-		if d.DeletedAt != nil {
-			set = append(set, bson.E{Key: "deletedAt", Value: *d.DeletedAt})
-		}
-		pending, err := pendingEvents(evs)
-		if err != nil {
-			return catalog.Product{}, err
-		}
-		update := bson.D{
-			{Key: "$set", Value: set},
-			{Key: "$push", Value: bson.D{{Key: outboxField, Value: bson.D{{Key: "$each", Value: pending}}}}},
-		}
-		res, err := s.coll.UpdateOne(ctx, s.guard(id, read), update)
-		if err != nil {
-			return catalog.Product{}, fmt.Errorf("update product %s: %w", id, err)
-		}
-		if res.MatchedCount == 1 {
-			s.hint(id)
-			return p, nil
-		}
+		return catalog.ErrBusy
+	})
+	if err != nil {
+		return catalog.Product{}, err
 	}
-	return catalog.Product{}, catalog.ErrBusy
-}
-
-// hint tells the relay of this process that id has pending events; when the relay is
-// behind and the buffer is full the id is dropped, and the relay's periodic scan finds it.
-func (s *Store) hint(id string) {
-	select {
-	case s.written <- id:
-	default:
-	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	return out, nil
 }
 
 // List implements catalog.Store.

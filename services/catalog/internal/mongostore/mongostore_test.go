@@ -52,7 +52,7 @@ func pendingTypes(t *testing.T, s *mongostore.Store, id string) []string {
 	var doc struct {
 		Outbox []struct {
 			Type string `bson:"type"`
-		} `bson:"outbox"`
+		} `bson:"_outbox"`
 	}
 	if err := s.Collection().FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
 		t.Fatal(err)
