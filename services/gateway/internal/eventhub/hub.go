@@ -115,7 +115,7 @@ func Parse(stream string, seq uint64, subject string, body []byte) *Event {
 		e.Type = "polyshop." + subject
 	}
 	switch {
-	case e.UserID == "" && e.Owner == "users":
+	case e.UserID == "" && e.OrderID == "" && e.Owner == "users":
 		e.UserID = e.Subject
 	case e.OrderID == "" && e.Owner == "orders":
 		e.OrderID = e.Subject
