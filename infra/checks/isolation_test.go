@@ -23,7 +23,8 @@ import (
 // each service reaches its own store, and the same credentials are refused everywhere else.
 
 func TestPostgresRoleEntersOnlyItsOwnDatabase(t *testing.T) {
-	owners := []string{"users", "inventory", "orders", "payments"}
+	// bench is the access-pattern harness (./scripts/bench): an owner like the services.
+	owners := []string{"users", "inventory", "orders", "payments", "bench"}
 	ctx := context.Background()
 	for _, owner := range owners {
 		url := testenv.Getenv(strings.ToUpper(owner) + "_DATABASE_URL")
@@ -215,4 +216,87 @@ func TestElasticsearchSearchUserOwnsOnlyItsIndices(t *testing.T) {
 			t.Errorf("create index without credentials: %s, want 401", res.Status())
 		}
 	}
+}
+
+// TestBenchCredentialsReachOnlyTheHarnessData checks the access-pattern harness's own
+// credentials (BENCH_* in infra/local.env): its Redis user is confined to bench:*, its
+// Cassandra role to the bench keyspace, its Elasticsearch user to bench-* indices.
+func TestBenchCredentialsReachOnlyTheHarnessData(t *testing.T) {
+	ctx := context.Background()
+	t.Run("redis", func(t *testing.T) {
+		opt, err := redis.ParseURL(testenv.Getenv("BENCH_REDIS_URL"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		testenv.Require(t, "redis", rdb.Ping(ctx).Err())
+		key := "bench:isolation-test:" + fmt.Sprint(time.Now().UnixNano())
+		if err := rdb.Set(ctx, key, "1", time.Minute).Err(); err != nil {
+			t.Fatalf("SET own key: %v", err)
+		}
+		rdb.Del(ctx, key)
+		for name, err := range map[string]error{
+			"GET sessions:x": rdb.Get(ctx, "sessions:x").Err(),
+			"FLUSHALL":       rdb.FlushAll(ctx).Err(),
+			"KEYS":           rdb.Keys(ctx, "*").Err(),
+		} {
+			if err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Errorf("%s as bench: err = %v, want NOPERM", name, err)
+			}
+		}
+	})
+	t.Run("cassandra", func(t *testing.T) {
+		cluster := gocql.NewCluster(strings.Split(testenv.Getenv("BENCH_CASSANDRA_HOSTS"), ",")...)
+		cluster.Authenticator = gocql.PasswordAuthenticator{
+			Username: testenv.Getenv("BENCH_CASSANDRA_USERNAME"), Password: testenv.Getenv("BENCH_CASSANDRA_PASSWORD")}
+		cluster.Timeout = 10 * time.Second
+		cluster.DisableInitialHostLookup = true
+		s, err := cluster.CreateSession()
+		testenv.Require(t, "cassandra", err)
+		defer s.Close()
+		ks := testenv.Getenv("BENCH_CASSANDRA_KEYSPACE")
+		if err := s.Query("CREATE TABLE IF NOT EXISTS " + ks + ".isolation_probe (id int PRIMARY KEY)").Exec(); err != nil {
+			t.Fatalf("create a table in its own keyspace: %v", err)
+		}
+		err = s.Query("CREATE TABLE IF NOT EXISTS " + testenv.Getenv("ACTIVITY_CASSANDRA_KEYSPACE") + ".bench_intrusion (id int PRIMARY KEY)").Exec()
+		var reqErr gocql.RequestError
+		if !errors.As(err, &reqErr) || reqErr.Code() != gocql.ErrCodeUnauthorized {
+			t.Errorf("create a table in the activity keyspace as bench: err = %v, want an Unauthorized error", err)
+		}
+	})
+	t.Run("elasticsearch", func(t *testing.T) {
+		es, err := elasticsearch.NewClient(elasticsearch.Config{
+			Addresses: []string{testenv.Getenv("BENCH_ELASTICSEARCH_URL")},
+			Username:  testenv.Getenv("BENCH_ELASTICSEARCH_USERNAME"),
+			Password:  testenv.Getenv("BENCH_ELASTICSEARCH_PASSWORD"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := es.Info()
+		testenv.Require(t, "elasticsearch", err)
+		res.Body.Close()
+		own := "bench-" + testenv.UniqueName(t, "isolation")
+		res, err = es.Indices.Create(own)
+		if err != nil || res.IsError() {
+			t.Fatalf("create own index %s: %v %v", own, err, res)
+		}
+		res.Body.Close()
+		t.Cleanup(func() {
+			if r, err := es.Indices.Delete([]string{own}); err == nil {
+				r.Body.Close()
+			}
+		})
+		for _, other := range []string{"products-bench-isolation", "search-bench-isolation"} {
+			res, err := es.Indices.Create(other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusForbidden {
+				t.Errorf("create index %s as bench: %s, want 403", other, res.Status())
+			}
+		}
+	})
 }

@@ -5,7 +5,9 @@
 #
 # Needs: psql on PATH, PG* variables (or the image's POSTGRES_USER) for a superuser
 # connection, and USERS_DB_PASSWORD, INVENTORY_DB_PASSWORD, ORDERS_DB_PASSWORD,
-# PAYMENTS_DB_PASSWORD. Idempotent: roles get their password reset, existing databases stay.
+# PAYMENTS_DB_PASSWORD; BENCH_DB_PASSWORD, when set, adds the role and database `bench` of the
+# access-pattern harness (./scripts/bench), which no service uses. Idempotent: roles get
+# their password reset, existing databases stay.
 # POLYSHOP_PG_OWNERS names other owners instead (natively, scripts/lib/engine-ferretdb.sh
 # provisions the catalog's own role and database for FerretDB's PostgreSQL backend with it).
 set -euo pipefail
@@ -19,7 +21,8 @@ for db in postgres template1; do
 	psql_admin -c "REVOKE CONNECT ON DATABASE $db FROM PUBLIC;"
 done
 
-for svc in ${POLYSHOP_PG_OWNERS:-users inventory orders payments}; do
+owners=${POLYSHOP_PG_OWNERS:-users inventory orders payments${BENCH_DB_PASSWORD:+ bench}}
+for svc in $owners; do
 	var="$(echo "$svc" | tr a-z A-Z)_DB_PASSWORD"
 	pw="${!var:?$var is not set}"
 	psql_admin -v svc="$svc" -v pw="$pw" <<'SQL'

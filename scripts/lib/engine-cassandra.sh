@@ -200,4 +200,20 @@ cassandra_provision() {
 		GRANT ALL PERMISSIONS ON KEYSPACE $ks TO $au;" || return 1
 	[ -z "$set_password" ] || ok "role $au: created (or password reset)"
 	ok "keyspace $ks (SimpleStrategy, RF 1); ALL PERMISSIONS on it granted to $au, nothing else"
+
+	# 3. The access-pattern harness (./scripts/bench), when BENCH_CASSANDRA_PASSWORD is set:
+	#    the same shape, its own role and keyspace.
+	[ -n "${BENCH_CASSANDRA_PASSWORD:-}" ] || return 0
+	local bu=${BENCH_CASSANDRA_USERNAME:-bench} bp=$BENCH_CASSANDRA_PASSWORD bks=${BENCH_CASSANDRA_KEYSPACE:-bench}
+	_cassandra_name BENCH_CASSANDRA_USERNAME "$bu"
+	_cassandra_name BENCH_CASSANDRA_KEYSPACE "$bks"
+	set_password=
+	_cassandra_cql "$bu" "$bp" "$q" >/dev/null 2>&1 ||
+		set_password="ALTER ROLE $bu WITH LOGIN = true AND SUPERUSER = false AND PASSWORD = $(_cassandra_str "$bp");"
+	_cassandra_cql "$su" "$sp" "
+		CREATE KEYSPACE IF NOT EXISTS $bks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1};
+		CREATE ROLE IF NOT EXISTS $bu WITH LOGIN = true AND SUPERUSER = false AND PASSWORD = $(_cassandra_str "$bp");
+		$set_password
+		GRANT ALL PERMISSIONS ON KEYSPACE $bks TO $bu;" || return 1
+	ok "keyspace $bks; ALL PERMISSIONS on it granted to $bu, nothing else"
 }

@@ -189,8 +189,19 @@ elasticsearch_provision() {
 	user=$(_es_search_user)
 	pass=${SEARCH_ELASTICSEARCH_PASSWORD:-}
 	[ -n "$pass" ] || die "SEARCH_ELASTICSEARCH_PASSWORD is not set (infra/local.env)"
+	# roles.yml again: a running server reloads it, so new roles need no restart.
+	_es_render roles.yml "$ES_CONF/roles.yml"
+	engine_owns "$ES_CONF/roles.yml"
 	_es_file_user "$user" "$pass" search_service
 	wait_until 30 "authentication as $user" \
 		_es_curl "$user" "$pass" -f -o /dev/null "$(_es_url)/_security/_authenticate" || return 1
 	ok "user $user (role search_service: indices products*, search-*)"
+	# The access-pattern harness (./scripts/bench): role bench, indices bench-* only.
+	if [ -n "${BENCH_ELASTICSEARCH_PASSWORD:-}" ]; then
+		user=${BENCH_ELASTICSEARCH_USERNAME:-bench}
+		_es_file_user "$user" "$BENCH_ELASTICSEARCH_PASSWORD" bench
+		wait_until 30 "authentication as $user" \
+			_es_curl "$user" "$BENCH_ELASTICSEARCH_PASSWORD" -f -o /dev/null "$(_es_url)/_security/_authenticate" || return 1
+		ok "user $user (role bench: indices bench-*)"
+	fi
 }
