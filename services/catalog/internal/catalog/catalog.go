@@ -94,6 +94,9 @@ type Store interface {
 	List(ctx context.Context, q ListQuery) ([]Product, error)
 	// Count returns how many live products there are.
 	Count(ctx context.Context) (int64, error)
+	// Export returns up to limit products, deleted ones included, with ids after after, in
+	// id order (for read models' rebuilds: GET /export/products).
+	Export(ctx context.Context, after string, limit int) ([]Product, error)
 }
 
 // Validation is a list of field problems; it is an error matching ErrInvalid.

@@ -42,6 +42,7 @@ func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handle
 	mux.Handle("GET /products/{id}", h(a.get))
 	mux.Handle("PATCH /products/{id}", h(a.update))
 	mux.Handle("DELETE /products/{id}", h(a.delete))
+	mux.Handle("GET /export/products", h(a.exportProducts))
 	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
 		return httpx.NotFound("No such endpoint.")
 	}))
