@@ -175,6 +175,9 @@ type Store interface {
 	// ExpireOne claims one active reservation with expires_at <= now (FOR UPDATE SKIP
 	// LOCKED), runs fn on it, and reports whether there was one.
 	ExpireOne(ctx context.Context, now time.Time, fn OrderFunc) (bool, error)
+	// ExportStock returns up to limit stock rows, retired ones included, with product ids
+	// after after, in product id order.
+	ExportStock(ctx context.Context, after string, limit int) ([]Stock, error)
 	// Reservations returns the reservations of orderID (status none left out).
 	Reservations(ctx context.Context, orderID string) ([]Reservation, error)
 	// Faults returns the stored switches.
