@@ -42,6 +42,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("PUT /users/{id}/address", h(a.changeAddress))
 	mux.Handle("DELETE /users/{id}", h(a.deleteUser))
 	mux.Handle("POST /credentials/verify", h(a.verify))
+	mux.Handle("GET /export/addresses", h(a.exportAddresses))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unknown paths, internal ones of other services included, are 404 problems.
 	return httpx.Standard("users", a.log, a.reg, mux)

@@ -125,6 +125,9 @@ type Store interface {
 	CountAttempt(ctx context.Context, key string, window time.Duration) (count int64, left time.Duration, err error)
 	// Ready reports whether the store is reachable.
 	Ready(ctx context.Context) error
+	// Export returns up to limit users, deleted ones included, with ids after after ("" for
+	// the first page), in id order.
+	Export(ctx context.Context, after string, limit int) ([]User, error)
 }
 
 // ThrottledError says sign-ups are refused for Scope ("email" or "client") until
