@@ -17,7 +17,8 @@ import (
 
 // The lab fault switches are owned by the services they act on and stored there (so they
 // survive restarts); the gateway only gathers and distributes them. Each section of the
-// public document maps to one owner's internal /faults.
+// public document maps to one owner's internal /faults; crashPoints and duplicates go to
+// the chaos switches (/faults/chaos, package shared/chaos) of the services that have them.
 type faultSection struct {
 	name    string // section of the public document
 	service string // owner, as named in "degraded" and in 503 problems
@@ -37,11 +38,39 @@ var faultSections = []faultSection{
 		fields: map[string]fieldRule{"stepTimeoutMs": positiveInt}},
 }
 
-// unsupportedFaults are SPEC sections that no service implements yet: refused with 422
-// rather than accepted and silently ignored.
-var unsupportedFaults = map[string]string{
-	"crashPoints": "not supported yet: no service implements crash points",
-	"duplicates":  "not supported yet: no service implements duplicate delivery",
+// chaosOwner is a service with chaos switches: crash points named "<service>.<point>" and
+// a duplicate count for the events and commands its relay publishes.
+type chaosOwner struct {
+	service string
+	base    func(a *API) string
+}
+
+var chaosOwners = []chaosOwner{
+	{service: "inventory", base: func(a *API) string { return a.up.Inventory }},
+	{service: "orders", base: func(a *API) string { return a.up.Orders }},
+	{service: "payments", base: func(a *API) string { return a.up.Payments }},
+}
+
+// faultCall is one owner request that a PUT or DELETE makes.
+type faultCall struct {
+	label   string // what it changes, for the "applied" note and problems ("payments", "crashPoints@orders")
+	service string
+	base    string
+	path    string
+	body    any    // nil for DELETE
+	prefix  string // put before the owner's field names in a passed-through 422
+}
+
+func (a *API) runCalls(ctx context.Context, method string, calls []faultCall) error {
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, len(calls))
+	)
+	for i, c := range calls {
+		wg.Go(func() { _, errs[i] = a.send(ctx, method, c.base, c.path, nil, c.body) })
+	}
+	wg.Wait()
+	return faultsError(calls, errs)
 }
 
 func rate(v json.RawMessage) string {
@@ -100,13 +129,16 @@ func (a *API) registerFaults(mux *http.ServeMux) {
 }
 
 // collectFaults gathers every owner's switches, in parallel under the compose deadline; an
-// owner that does not answer is left out and named in "degraded".
+// owner that does not answer is left out and named in "degraded". crashPoints are the
+// armed points of every chaos owner together; duplicates is the highest count of any.
 func (a *API) collectFaults(ctx context.Context) map[string]any {
 	var (
-		mu  sync.Mutex
-		doc = map[string]any{}
-		d   degraded
-		wg  sync.WaitGroup
+		mu          sync.Mutex
+		doc         = map[string]any{}
+		crashPoints = map[string]float64{}
+		duplicates  = 0
+		d           degraded
+		wg          sync.WaitGroup
 	)
 	for _, s := range faultSections {
 		wg.Go(func() {
@@ -120,7 +152,29 @@ func (a *API) collectFaults(ctx context.Context) map[string]any {
 			mu.Unlock()
 		})
 	}
+	for _, o := range chaosOwners {
+		wg.Go(func() {
+			var v struct {
+				CrashPoints map[string]float64 `json:"crashPoints"`
+				Duplicates  int                `json:"duplicates"`
+			}
+			if err := a.part(ctx, o.base(a), "/faults/chaos", &v); err != nil {
+				a.missing(ctx, &d, o.service, err)
+				return
+			}
+			mu.Lock()
+			for k, p := range v.CrashPoints {
+				crashPoints[k] = p
+			}
+			duplicates = max(duplicates, v.Duplicates)
+			mu.Unlock()
+		})
+	}
 	wg.Wait()
+	doc["crashPoints"] = crashPoints
+	if duplicates > 0 {
+		doc["duplicates"] = duplicates
+	}
 	if names := d.list(); names != nil {
 		doc["degraded"] = names
 	}
@@ -128,8 +182,9 @@ func (a *API) collectFaults(ctx context.Context) map[string]any {
 }
 
 // putFaults validates the whole document first (so a mistake changes nothing), then sends
-// each section named to its owner's PUT /faults, which changes only the fields it names.
-// It answers 200 with the document as GET shows it afterwards.
+// each section named to its owner's PUT /faults, which changes only the fields it names,
+// and crashPoints (each point to the service it names) and duplicates (to every chaos
+// owner) to PUT /faults/chaos. It answers 200 with the document as GET shows it afterwards.
 func (a *API) putFaults(w http.ResponseWriter, r *http.Request, _ Principal) error {
 	var body map[string]json.RawMessage
 	if err := httpx.DecodeJSON(r, &body, 64<<10); err != nil {
@@ -138,34 +193,24 @@ func (a *API) putFaults(w http.ResponseWriter, r *http.Request, _ Principal) err
 	if body == nil {
 		return httpx.BadRequest("The request body must be a JSON object, e.g. {\"payments\":{\"down\":true}}.")
 	}
-	sections, err := validateFaults(body)
+	calls, err := a.faultCalls(body)
 	if err != nil {
 		return err
 	}
-	var (
-		wg   sync.WaitGroup
-		errs = make([]error, len(sections))
-	)
-	for i, s := range sections {
-		wg.Go(func() {
-			_, errs[i] = a.send(r.Context(), http.MethodPut, s.base(a), "/faults", nil, body[s.name])
-		})
-	}
-	wg.Wait()
-	if err := faultsError(sections, errs); err != nil {
+	if err := a.runCalls(r.Context(), http.MethodPut, calls); err != nil {
 		return err
 	}
 	return httpx.WriteJSON(w, http.StatusOK, a.collectFaults(r.Context()))
 }
 
-// validateFaults checks every section and field of a PUT body and returns the sections it
-// names, in faultSections order, or a 422 naming every invalid field.
-func validateFaults(body map[string]json.RawMessage) ([]faultSection, error) {
+// faultCalls checks every section and field of a PUT body and returns the owner requests
+// it means, or a 422 naming every invalid field.
+func (a *API) faultCalls(body map[string]json.RawMessage) ([]faultCall, error) {
 	var (
-		named []faultSection
+		calls []faultCall
 		bad   []httpx.FieldError
 	)
-	known := map[string]bool{}
+	known := map[string]bool{"crashPoints": true, "duplicates": true}
 	for _, s := range faultSections {
 		known[s.name] = true
 		raw, ok := body[s.name]
@@ -188,33 +233,79 @@ func validateFaults(body map[string]json.RawMessage) ([]faultSection, error) {
 				bad = append(bad, httpx.FieldError{Field: s.name + "." + f, Reason: reason})
 			}
 		}
-		named = append(named, s)
+		calls = append(calls, faultCall{label: s.name, service: s.service, base: s.base(a), path: "/faults",
+			body: raw, prefix: s.name + "."})
 	}
+
+	// Chaos switches: one PUT /faults/chaos per owner concerned.
+	chaos := map[string]map[string]any{}
+	if raw, ok := body["crashPoints"]; ok {
+		var points map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &points); err != nil || points == nil {
+			bad = append(bad, httpx.FieldError{Field: "crashPoints", Reason: `must be an object {"<service>.<point>": 0..1}`})
+		}
+		for _, name := range sortedKeys(points) {
+			field := "crashPoints." + name
+			service, _, _ := strings.Cut(name, ".")
+			if !slices.ContainsFunc(chaosOwners, func(o chaosOwner) bool { return o.service == service }) {
+				bad = append(bad, httpx.FieldError{Field: field, Reason: "unknown service; crash points are named <service>.<point> with service inventory, orders or payments"})
+				continue
+			}
+			if reason := rate(points[name]); reason != "" {
+				bad = append(bad, httpx.FieldError{Field: field, Reason: "must be a probability from 0 to 1"})
+				continue
+			}
+			if chaos[service] == nil {
+				chaos[service] = map[string]any{}
+			}
+			cp, _ := chaos[service]["crashPoints"].(map[string]json.RawMessage)
+			if cp == nil {
+				cp = map[string]json.RawMessage{}
+				chaos[service]["crashPoints"] = cp
+			}
+			cp[name] = points[name]
+		}
+	}
+	if raw, ok := body["duplicates"]; ok {
+		if n, isInt := integer(raw); !isInt || n < 1 || n > 3 {
+			bad = append(bad, httpx.FieldError{Field: "duplicates", Reason: "must be an integer from 1 to 3"})
+		} else {
+			for _, o := range chaosOwners {
+				if chaos[o.service] == nil {
+					chaos[o.service] = map[string]any{}
+				}
+				chaos[o.service]["duplicates"] = n
+			}
+		}
+	}
+	for _, o := range chaosOwners {
+		if c := chaos[o.service]; c != nil {
+			calls = append(calls, faultCall{label: "chaos switches of " + o.service, service: o.service, base: o.base(a),
+				path: "/faults/chaos", body: c})
+		}
+	}
+
 	for _, k := range sortedKeys(body) {
-		switch {
-		case known[k]:
-		case unsupportedFaults[k] != "":
-			bad = append(bad, httpx.FieldError{Field: k, Reason: unsupportedFaults[k]})
-		default:
-			bad = append(bad, httpx.FieldError{Field: k, Reason: "unknown section; the sections are payments, inventory, saga"})
+		if !known[k] {
+			bad = append(bad, httpx.FieldError{Field: k, Reason: "unknown section; the sections are payments, inventory, saga, crashPoints, duplicates"})
 		}
 	}
 	if len(bad) > 0 {
 		return nil, httpx.Unprocessable("Some fault switches are invalid; nothing was changed.", bad...)
 	}
-	return named, nil
+	return calls, nil
 }
 
-// faultsError turns the owners' failures into one problem: the first failing section's,
-// its fields prefixed with the section (an owner's 422 on "latencyMs" becomes
-// "payments.latencyMs"), saying which other sections were applied nevertheless.
-func faultsError(sections []faultSection, errs []error) error {
+// faultsError turns the owners' failures into one problem: the first failing call's, its
+// fields prefixed (an owner's 422 on "latencyMs" becomes "payments.latencyMs"), saying
+// which other changes were applied nevertheless.
+func faultsError(calls []faultCall, errs []error) error {
 	var applied []string
 	first := -1
 	for i, err := range errs {
 		switch {
 		case err == nil:
-			applied = append(applied, sections[i].name)
+			applied = append(applied, calls[i].label)
 		case first < 0:
 			first = i
 		}
@@ -222,35 +313,34 @@ func faultsError(sections []faultSection, errs []error) error {
 	if first < 0 {
 		return nil
 	}
-	err, s := errs[first], sections[first]
+	err, c := errs[first], calls[first]
 	var he *httpx.Error
 	if !errors.As(err, &he) {
-		return fmt.Errorf("%s faults: %w", s.service, err)
+		return fmt.Errorf("%s %s: %w", c.service, c.path, err)
 	}
 	out := *he
 	out.Fields = nil
 	for _, f := range he.Fields {
-		out.Fields = append(out.Fields, httpx.FieldError{Field: s.name + "." + f.Field, Reason: f.Reason})
+		out.Fields = append(out.Fields, httpx.FieldError{Field: c.prefix + f.Field, Reason: f.Reason})
 	}
-	out.Detail = s.name + ": " + he.Detail
+	out.Detail = c.label + ": " + he.Detail
 	if len(applied) > 0 {
-		out.Detail += fmt.Sprintf(" (the sections %s were applied)", strings.Join(applied, ", "))
+		out.Detail += fmt.Sprintf(" (applied nevertheless: %s)", strings.Join(applied, ", "))
 	}
 	return &out
 }
 
-// deleteFaults clears every owner's switches (DELETE /faults on each, in parallel): 204, or
-// the first owner's failure (the others are cleared nevertheless).
+// deleteFaults clears every owner's switches (DELETE /faults and /faults/chaos on each, in
+// parallel): 204, or the first owner's failure (the others are cleared nevertheless).
 func (a *API) deleteFaults(w http.ResponseWriter, r *http.Request, _ Principal) error {
-	var (
-		wg   sync.WaitGroup
-		errs = make([]error, len(faultSections))
-	)
-	for i, s := range faultSections {
-		wg.Go(func() { _, errs[i] = a.send(r.Context(), http.MethodDelete, s.base(a), "/faults", nil, nil) })
+	var calls []faultCall
+	for _, s := range faultSections {
+		calls = append(calls, faultCall{label: s.name, service: s.service, base: s.base(a), path: "/faults"})
 	}
-	wg.Wait()
-	if err := faultsError(faultSections, errs); err != nil {
+	for _, o := range chaosOwners {
+		calls = append(calls, faultCall{label: "chaos switches of " + o.service, service: o.service, base: o.base(a), path: "/faults/chaos"})
+	}
+	if err := a.runCalls(r.Context(), http.MethodDelete, calls); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -5,33 +5,47 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// fakeFaults is an owner's /faults: GET the state, PUT merges the fields named (422 on a
-// field the owner refuses), DELETE resets. It records PUT bodies.
+// fakeFaults is an owner's /faults and /faults/chaos: GET the state, PUT merges the fields
+// named (422 on a field the owner refuses), DELETE resets. It records PUT paths and bodies
+// ("/faults {...}").
 type fakeFaults struct {
 	*recUpstream
 	mu      sync.Mutex
-	initial map[string]any
-	state   map[string]any
+	initial map[string]map[string]any // path → state
+	state   map[string]map[string]any
 	puts    []string
 }
 
 func newFakeFaults(t *testing.T, initial map[string]any, refuse func(in map[string]any) string) *fakeFaults {
 	t.Helper()
-	f := &fakeFaults{initial: initial, state: maps.Clone(initial)}
+	f := &fakeFaults{initial: map[string]map[string]any{"/faults": initial, "/faults/chaos": {"crashPoints": map[string]any{}, "duplicates": 1}}}
+	reset := func() {
+		f.state = map[string]map[string]any{}
+		for path, st := range f.initial {
+			f.state[path] = maps.Clone(st)
+		}
+	}
+	reset()
 	f.recUpstream = newRecUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		st, ok := f.state[r.URL.Path]
+		if !ok {
+			writeStatusProblem(w, 404)
+			return
+		}
 		switch r.Method {
 		case "GET":
 		case "PUT":
 			b, _ := io.ReadAll(r.Body)
-			f.puts = append(f.puts, string(b))
+			f.puts = append(f.puts, r.URL.Path+" "+string(b))
 			var in map[string]any
 			_ = json.Unmarshal(b, &in)
 			if field := refuse(in); field != "" {
@@ -40,13 +54,18 @@ func newFakeFaults(t *testing.T, initial map[string]any, refuse func(in map[stri
 				_, _ = io.WriteString(w, `{"type":"about:blank","title":"Unprocessable Entity","status":422,"detail":"out of range","errors":[{"field":"`+field+`","reason":"too large"}]}`)
 				return
 			}
-			maps.Copy(f.state, in)
+			if cp, ok := in["crashPoints"].(map[string]any); ok {
+				merged := maps.Clone(st["crashPoints"].(map[string]any))
+				maps.Copy(merged, cp)
+				in["crashPoints"] = merged
+			}
+			maps.Copy(st, in)
 		case "DELETE":
-			f.state = maps.Clone(f.initial)
+			f.state[r.URL.Path] = maps.Clone(f.initial[r.URL.Path])
 			w.WriteHeader(204)
 			return
 		}
-		writeTestJSON(w, 200, f.state)
+		writeTestJSON(w, 200, f.state[r.URL.Path])
 	})
 	return f
 }
@@ -58,7 +77,10 @@ func (f *fakeFaults) putBodies() []string {
 }
 
 func TestFaults(t *testing.T) {
-	const clear = `{"payments":{"declineRate":0,"errorRate":0,"latencyMs":0,"down":false},"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":5000}}`
+	const (
+		owners = `"payments":{"declineRate":0,"errorRate":0,"latencyMs":0,"down":false},"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":5000}`
+		clear  = `{` + owners + `,"crashPoints":{},"duplicates":1}`
+	)
 	type puts struct{ payments, inventory, orders []string }
 	tests := []struct {
 		name         string
@@ -75,19 +97,30 @@ func TestFaults(t *testing.T) {
 		{name: "get gathers every owner", token: "admin", method: "GET", wantStatus: 200, want: clear},
 		{
 			name: "an owner that does not answer is left out", token: "admin", method: "GET", paymentsDown: true,
-			wantStatus: 200, want: `{"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":5000},"degraded":["payments"]}`,
+			wantStatus: 200, want: `{"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":5000},"crashPoints":{},"duplicates":1,"degraded":["payments"]}`,
 		},
 		{name: "empty put changes nothing", token: "admin", method: "PUT", body: `{}`, wantStatus: 200, want: clear},
 		{
 			name: "put sends only the sections and fields named", token: "admin", method: "PUT",
 			body:       `{"payments":{"down":true},"saga":{"stepTimeoutMs":800}}`,
 			wantStatus: 200,
-			want:       `{"payments":{"declineRate":0,"errorRate":0,"latencyMs":0,"down":true},"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":800}}`,
-			wantPuts:   puts{payments: []string{`{"down":true}`}, orders: []string{`{"stepTimeoutMs":800}`}},
+			want:       `{"payments":{"declineRate":0,"errorRate":0,"latencyMs":0,"down":true},"inventory":{"latencyMs":0,"down":false},"saga":{"stepTimeoutMs":800},"crashPoints":{},"duplicates":1}`,
+			wantPuts:   puts{payments: []string{`/faults {"down":true}`}, orders: []string{`/faults {"stepTimeoutMs":800}`}},
+		},
+		{
+			name: "crash points go to the service they name, duplicates to every chaos owner", token: "admin", method: "PUT",
+			body:       `{"crashPoints":{"orders.reply.before_relay":1,"inventory.relay.after_publish":0.5},"duplicates":2}`,
+			wantStatus: 200,
+			want:       `{` + owners + `,"crashPoints":{"orders.reply.before_relay":1,"inventory.relay.after_publish":0.5},"duplicates":2}`,
+			wantPuts: puts{
+				payments:  []string{`/faults/chaos {"duplicates":2}`},
+				inventory: []string{`/faults/chaos {"crashPoints":{"inventory.relay.after_publish":0.5},"duplicates":2}`},
+				orders:    []string{`/faults/chaos {"crashPoints":{"orders.reply.before_relay":1},"duplicates":2}`},
+			},
 		},
 		{
 			name: "unknown section, unknown field, bad values, unsupported: 422, nothing sent", token: "admin", method: "PUT",
-			body:       `{"chaos":{},"payments":{"declineRate":2,"latencyMs":1.5,"down":"yes","speed":1},"inventory":{"latencyMs":60001},"saga":3,"crashPoints":{"orders.after_reserve":1},"duplicates":2}`,
+			body:       `{"chaos":{},"payments":{"declineRate":2,"latencyMs":1.5,"down":"yes","speed":1},"inventory":{"latencyMs":60001},"saga":3,"crashPoints":{"gateway.x":1,"orders.y":2},"duplicates":4}`,
 			wantStatus: 422,
 			want: `[{"field":"payments.declineRate","reason":"must be a number from 0 to 1"},` +
 				`{"field":"payments.down","reason":"must be true or false"},` +
@@ -95,16 +128,17 @@ func TestFaults(t *testing.T) {
 				`{"field":"payments.speed","reason":"unknown field; payments has declineRate, down, errorRate, latencyMs"},` +
 				`{"field":"inventory.latencyMs","reason":"must be an integer from 0 to 20000"},` +
 				`{"field":"saga","reason":"must be an object"},` +
-				`{"field":"chaos","reason":"unknown section; the sections are payments, inventory, saga"},` +
-				`{"field":"crashPoints","reason":"not supported yet: no service implements crash points"},` +
-				`{"field":"duplicates","reason":"not supported yet: no service implements duplicate delivery"}]`,
+				`{"field":"crashPoints.gateway.x","reason":"unknown service; crash points are named <service>.<point> with service inventory, orders or payments"},` +
+				`{"field":"crashPoints.orders.y","reason":"must be a probability from 0 to 1"},` +
+				`{"field":"duplicates","reason":"must be an integer from 1 to 3"},` +
+				`{"field":"chaos","reason":"unknown section; the sections are payments, inventory, saga, crashPoints, duplicates"}]`,
 		},
 		{
 			name: "an owner's 422 passes through, field prefixed", token: "admin", method: "PUT",
 			body:       `{"inventory":{"down":true},"saga":{"stepTimeoutMs":99999999}}`,
 			wantStatus: 422,
 			want:       `[{"field":"saga.stepTimeoutMs","reason":"too large"}]`,
-			wantPuts:   puts{inventory: []string{`{"down":true}`}, orders: []string{`{"stepTimeoutMs":99999999}`}},
+			wantPuts:   puts{inventory: []string{`/faults {"down":true}`}, orders: []string{`/faults {"stepTimeoutMs":99999999}`}},
 		},
 		{
 			name: "an owner that does not answer a put: 503", token: "admin", method: "PUT", paymentsDown: true,
@@ -161,7 +195,9 @@ func TestFaults(t *testing.T) {
 			}
 			if tc.method == "DELETE" && tc.wantStatus == 204 {
 				for name, f := range map[string]*fakeFaults{"payments": payments, "inventory": inventory, "orders": orders} {
-					if diff := cmp.Diff(f.requests(), []string{"DELETE /faults"}); diff != "" {
+					got := f.requests()
+					slices.Sort(got)
+					if diff := cmp.Diff(got, []string{"DELETE /faults", "DELETE /faults/chaos"}); diff != "" {
 						t.Errorf("%s saw (-got +want):\n%s", name, diff)
 					}
 				}
