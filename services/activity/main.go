@@ -23,6 +23,7 @@ import (
 	"polyshop/services/activity/internal/cqlstore"
 	"polyshop/services/activity/internal/httpapi"
 	"polyshop/services/activity/migrations"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
@@ -144,12 +145,13 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(nc.Metrics())
 	health := httpx.Health{Checks: map[string]func(context.Context) error{
 		"cassandra": store.Ping,
 		"nats":      nc.Ready,
 	}}
 	api := httpapi.New(log, svc)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(health, reg), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(health, reg), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// HTTP is down: let the consumers finish and acknowledge what they hold; the broker
 	// connection and then the store close in the deferred calls (in that order).

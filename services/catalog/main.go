@@ -22,6 +22,7 @@ import (
 	"polyshop/services/catalog/internal/catalog"
 	"polyshop/services/catalog/internal/httpapi"
 	"polyshop/services/catalog/internal/mongostore"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
@@ -142,24 +143,25 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	svc := catalog.NewService(store)
 
 	// The relay outlives the HTTP server, so events of the last requests still go out.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(nc.Metrics())
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	obox := mongostore.NewOutbox(store, cfg.OutboxScan)
-	relay := outbox.NewRelay(obox, nc, log, outbox.WithBatch(cfg.OutboxBatch))
+	relay := outbox.NewRelay(obox, nc, log, outbox.WithBatch(cfg.OutboxBatch), outbox.WithMetrics(reg, "catalog"))
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
 		_ = relay.Run(relayCtx)
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	health := httpx.Health{Checks: map[string]func(context.Context) error{
 		"mongodb": store.Ping,
 		"nats":    nc.Ready,
 	}}
 	api := httpapi.New(log, svc)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(health, reg), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(health, reg), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// HTTP is down: publish what the last requests stored, then stop the relay; the
 	// broker and the client close in the deferred calls.

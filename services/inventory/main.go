@@ -22,6 +22,7 @@ import (
 	"polyshop/services/inventory/internal/httpapi"
 	"polyshop/services/inventory/internal/inventory"
 	"polyshop/services/inventory/internal/pgstore"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/chaos"
 	"polyshop/shared/chaos/pgchaos"
@@ -148,7 +149,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, sw.Publisher(nc), log) // chaos: crash points, duplicates
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(nc.Metrics())
+	relay := outbox.NewRelay(obox, sw.Publisher(nc), log, outbox.WithMetrics(reg, "inventory")) // chaos: crash points, duplicates
 	go sw.Run(bg, time.Second)
 	relayDone := make(chan struct{})
 	go func() {
@@ -164,15 +168,13 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	cons := consumer.Start(bg, nc, svc, log, consumer.Options{
 		Concurrency: cfg.CommandConcurrency, PollEvery: cfg.FaultsPoll})
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     nc.Ready,
 	}, reg)
 	// chaos: /faults/chaos and /outbox (operator routes) in front of the API.
 	handler := sw.Handler(api.Handler(), pgchaos.OutboxStats(pool))
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, handler, log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: HTTP is down; finish and ack the commands in flight, stop the sweeper,
 	// publish what they committed, then stop the relay, the broker and the pool (deferred).

@@ -25,6 +25,7 @@ import (
 	"polyshop/services/orders/internal/httpapi"
 	"polyshop/services/orders/internal/orders"
 	"polyshop/services/orders/internal/pgstore"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/chaos"
 	"polyshop/shared/chaos/pgchaos"
@@ -153,7 +154,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, sw.Publisher(bus), log) // chaos: crash points, duplicates
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(bus.Metrics())
+	relay := outbox.NewRelay(obox, sw.Publisher(bus), log, outbox.WithMetrics(reg, "orders")) // chaos: crash points, duplicates
 	go sw.Run(bg, time.Second)
 	relayDone := make(chan struct{})
 	go func() {
@@ -169,8 +173,6 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	group := consumer.Start(bg, bus, svc, consumer.Specs(service), log,
 		consumer.Options{Concurrency: cfg.ConsumerConcurrency})
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
@@ -180,7 +182,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	handler := sw.Handler(sw.BeforeResponse(service+"."+chaos.PlacePlaceBeforeReply, func(r *http.Request) bool {
 		return r.Method == http.MethodPost && r.URL.Path == "/orders"
 	})(api.Handler()), pgchaos.OutboxStats(pool))
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, handler, log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: HTTP is down; stop the consumers after their in-flight replies, then the
 	// timers, publish what was committed, stop the relay; the broker and pool close last.

@@ -25,6 +25,7 @@ import (
 	"polyshop/services/payments/internal/httpapi"
 	"polyshop/services/payments/internal/payments"
 	"polyshop/services/payments/internal/pgstore"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/chaos"
 	"polyshop/shared/chaos/pgchaos"
@@ -134,6 +135,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	svc := payments.NewService(pgstore.New(pool), payments.Options{})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(bus.Metrics())
 	commands := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "payments_commands_total",
 		Help: "Saga commands handled, by verb, reply and whether the reply repeats a stored one; reply \"error\" = not handled (redelivered).",
@@ -145,7 +147,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, sw.Publisher(bus), log) // chaos: crash points, duplicates
+	relay := outbox.NewRelay(obox, sw.Publisher(bus), log, outbox.WithMetrics(reg, "payments")) // chaos: crash points, duplicates
 	go sw.Run(relayCtx, time.Second)
 	relayDone := make(chan struct{})
 	go func() {
@@ -169,7 +171,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}, reg)
 	// chaos: /faults/chaos and /outbox (operator routes) in front of the API.
 	handler := sw.Handler(api.Handler(), pgchaos.OutboxStats(pool))
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, handler, log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: stop taking commands and finish (and acknowledge) those in flight, publish
 	// what they committed, then stop the relay, the broker and the pool (deferred).

@@ -28,6 +28,7 @@ import (
 	"polyshop/services/search/internal/httpapi"
 	"polyshop/services/search/internal/replay"
 	"polyshop/services/search/internal/search"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
@@ -177,13 +178,14 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(nc.Metrics())
 	health := httpx.Health{Checks: map[string]func(context.Context) error{
 		"elasticsearch": idx.Ping,
 		"nats":          nc.Ready,
 		"consumer":      cons.Ready,
 	}}
 	api := httpapi.New(log, svc)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(health, reg), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(health, reg), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

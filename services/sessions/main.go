@@ -22,6 +22,7 @@ import (
 	"polyshop/services/sessions/internal/redisstore"
 	"polyshop/services/sessions/internal/sessions"
 	"polyshop/services/sessions/internal/usersclient"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/events"
@@ -154,22 +155,23 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		}
 	}()
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(nc.Metrics())
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	obox := redisoutbox.New(rdb, store.OutboxStream())
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
-		_ = outbox.NewRelay(obox, nc, log).Run(relayCtx)
+		_ = outbox.NewRelay(obox, nc, log, outbox.WithMetrics(reg, "sessions")).Run(relayCtx)
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"redis": store.Ready,
 		"nats":  nc.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: HTTP is down; stop the consumer after its in-flight message is acked, give
 	// the relay a last drain, then stop it; NATS and Redis close in the deferred calls.

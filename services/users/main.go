@@ -20,6 +20,7 @@ import (
 	"polyshop/services/users/internal/httpapi"
 	"polyshop/services/users/internal/pgstore"
 	"polyshop/services/users/internal/users"
+	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
@@ -137,23 +138,24 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 
 	// The relay runs until the HTTP server has stopped, so events of the last requests
 	// still go out.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(nc.Metrics())
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, nc, log)
+	relay := outbox.NewRelay(obox, nc, log, outbox.WithMetrics(reg, "users"))
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
 		_ = relay.Run(relayCtx)
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     nc.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, api.Handler(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: the HTTP server is down; give the relay a moment to publish what the last
 	// requests committed, then stop it, then the broker and the pool (deferred).
