@@ -83,3 +83,63 @@ func TestClaimAndAdvance(t *testing.T) {
 		t.Errorf("stored seq = %d, want 3", seq)
 	}
 }
+
+// One catalog change can emit product_updated and product_price_changed with the same
+// sequence (the product's version after the change): sequence orders an aggregate's
+// changes, not its events. A consumer of both types that kept one last-applied sequence
+// per aggregate would drop the second event of every such change; it must keep one per
+// (aggregate, type), as Advance does when each type gets its own consumer name. Each
+// consumer below sees: the change at version 2 (both types), a stale copy of version 1's
+// update, and a redelivery of version 2's price change.
+func TestAdvanceWithEventsSharingASequence(t *testing.T) {
+	pool, _ := pgtest.Schema(t, "USERS_DATABASE_URL")
+	ctx := context.Background()
+	if err := pginbox.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(typ string, seq int64) events.Envelope {
+		e, err := events.New(ctx, typ, "p1", seq, json.RawMessage(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	upd1, upd2, price2 := mk(events.TypeProductUpdated, 1), mk(events.TypeProductUpdated, 2), mk(events.TypeProductPriceChanged, 2)
+	both := []events.Envelope{upd2, price2, upd1, price2}
+
+	tests := []struct {
+		name       string
+		deliveries []events.Envelope
+		key        func(e events.Envelope) string // the consumer name Advance is given
+		want       []bool
+	}{
+		{"only price_changed", []events.Envelope{price2, price2}, func(events.Envelope) string { return "prices" }, []bool{true, false}},
+		{"only product_updated", []events.Envelope{upd2, upd1}, func(events.Envelope) string { return "products" }, []bool{true, false}},
+		// Wrong: one sequence per aggregate for both types loses the price change.
+		{"both types, one key per aggregate", both, func(events.Envelope) string { return "both" }, []bool{true, false, false, false}},
+		// Right: one key per (aggregate, type).
+		{"both types, one key per type", both, func(e events.Envelope) string { return "both/" + e.Type }, []bool{true, true, false, false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []bool
+			for _, e := range tc.deliveries {
+				tx, err := pool.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				apply, err := pginbox.Advance(ctx, tx, tc.name+"/"+tc.key(e), e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, apply)
+			}
+			if diff := cmp.Diff(got, tc.want); diff != "" {
+				t.Errorf("applied per delivery (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
