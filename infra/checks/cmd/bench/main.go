@@ -5,7 +5,7 @@
 //
 //	bench [-mode quick|full] [-concurrency 8] [-engines pg,mongo,redis,cassandra,es] [-workloads point,page,...]
 //
-// quick loads 5,000 items and measures each cell 1.5 s (the whole run stays under two
+// quick loads 5,000 items and measures each cell 1.2 s (the whole run stays under two
 // minutes); full loads 50,000 items and measures 10 s per cell. Results go to
 // <-results>/<mode>/: README.md (tables), results.json, and SVG charts. Each engine's
 // implementation is one file (pg.go, mongo.go, redis.go, cassandra.go, elastic.go) behind
@@ -53,7 +53,7 @@ func main() {
 		cfg                config
 		engines, workloads string
 	)
-	flag.StringVar(&cfg.mode, "mode", "quick", "quick (5,000 items, 1.5 s a cell, under 2 minutes) or full (50,000 items, 10 s a cell)")
+	flag.StringVar(&cfg.mode, "mode", "quick", "quick (5,000 items, 1.2 s a cell, under 2 minutes) or full (50,000 items, 10 s a cell)")
 	flag.IntVar(&cfg.concurrency, "concurrency", 8, "operations in flight per cell (workers, each in a closed loop)")
 	flag.DurationVar(&cfg.duration, "duration", 0, "measured time per cell (default by mode)")
 	flag.IntVar(&cfg.items, "items", 0, "items loaded (default by mode)")
@@ -64,13 +64,13 @@ func main() {
 	flag.Parse()
 	switch cfg.mode {
 	case "quick":
-		cfg.warmup, cfg.partitions = 300*time.Millisecond, 100
-		cfg.duration = cmp(cfg.duration, 1500*time.Millisecond)
-		cfg.items = cmp(cfg.items, 5000)
+		cfg.warmup, cfg.partitions = 200*time.Millisecond, 100
+		cfg.duration = orDefault(cfg.duration, 1200*time.Millisecond)
+		cfg.items = orDefault(cfg.items, 5000)
 	case "full":
 		cfg.warmup, cfg.partitions = 2*time.Second, 1000
-		cfg.duration = cmp(cfg.duration, 10*time.Second)
-		cfg.items = cmp(cfg.items, 50000)
+		cfg.duration = orDefault(cfg.duration, 10*time.Second)
+		cfg.items = orDefault(cfg.items, 50000)
 	default:
 		fmt.Fprintln(os.Stderr, "bench: -mode must be quick or full")
 		os.Exit(2)
@@ -94,7 +94,7 @@ func main() {
 	}
 }
 
-func cmp[T comparable](v, def T) T {
+func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
 		return def

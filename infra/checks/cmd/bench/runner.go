@@ -33,7 +33,8 @@ type Quantile struct{ Q, Ms float64 }
 var chartQuantiles = []float64{0, 10, 25, 50, 75, 90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95, 99.99}
 
 // measure runs w on e with conc workers for warmup (not recorded), then for dur, each worker
-// issuing one operation after the other (a closed loop: a fixed concurrency). Latencies go
+// issuing one operation after the other (a closed loop: a fixed concurrency); a worker that
+// has recorded nothing by then goes on until it has one (at most max(dur, 3 s) longer). Latencies go
 // into one HdrHistogram per worker (microseconds, 3 significant digits), merged at the end.
 func measure(ctx context.Context, e Engine, w Workload, d *Dataset, conc int, warmup, dur time.Duration, seed uint64) Result {
 	res := Result{Engine: e.Name(), Workload: w.Key}
@@ -55,7 +56,14 @@ func measure(ctx context.Context, e Engine, w Workload, d *Dataset, conc int, wa
 		start   = time.Now()
 		measure = start.Add(warmup)
 		end     = measure.Add(dur)
+		// A worker whose operations are slower than the window records one anyway, within
+		// this hard limit, so that a slow cell shows its latency rather than nothing.
+		hardEnd = end.Add(max(dur, 3*time.Second))
 	)
+	// Every cell is bounded in time: an operation still running well after the hard limit
+	// is cancelled (and counted as an error).
+	ctx, cancel := context.WithDeadline(ctx, hardEnd.Add(max(dur, 5*time.Second)))
+	defer cancel()
 	for i := range conc {
 		wg.Go(func() {
 			h := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
@@ -64,7 +72,7 @@ func measure(ctx context.Context, e Engine, w Workload, d *Dataset, conc int, wa
 			var first string
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				if t0.After(end) {
+				if t0.After(end) && (ops+errs > 0 || t0.After(hardEnd)) {
 					break
 				}
 				err := w.op(ctx, e, a)
@@ -103,7 +111,7 @@ func measure(ctx context.Context, e Engine, w Workload, d *Dataset, conc int, wa
 		res.OpsPerSec = float64(res.Ops) / res.Seconds
 	}
 	if res.Ops == 0 && res.Errors == 0 {
-		res.FirstError = fmt.Sprintf("no operation finished within the %s measured (each took longer)", dur)
+		res.FirstError = fmt.Sprintf("no operation finished within %s (each took longer)", dur+max(dur, 3*time.Second))
 	}
 	ms := func(q float64) float64 { return float64(total.ValueAtQuantile(q)) / 1000 }
 	res.P50, res.P99, res.P999, res.Max = ms(50), ms(99), ms(99.9), float64(total.Max())/1000

@@ -18,7 +18,8 @@
 // waits for a slot, and that wait is in its latency), every request under --timeout, and
 // after --duration at most --drain for journeys still running; then it stops. Only loopback
 // targets. It signs up its own customers (--users, with an address) when the mix has login
-// or order journeys; products come from the catalog.
+// or order journeys, and reuses those of earlier runs (--state); products come from the
+// catalog.
 package main
 
 import (
@@ -54,6 +55,7 @@ type config struct {
 	seed                      uint64
 	mix                       mix
 	users, pages, maxInflight int
+	state                     string
 }
 
 func main() {
@@ -71,6 +73,7 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the journeys' choices (mix, categories, words, products)")
 	flag.StringVar(&m, "mix", "browse=50,search=30,login=10,order=10", "journey weights")
 	flag.IntVar(&cfg.users, "users", 8, "customers signed up for login and order journeys")
+	flag.StringVar(&cfg.state, "state", "", "file listing the customers signed up by earlier runs, reused (none: sign up anew)")
 	flag.IntVar(&cfg.pages, "pages", 2, "pages a browse journey follows after the first")
 	flag.IntVar(&cfg.maxInflight, "max-inflight", 500, "journeys running at once at most")
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "timeout of one request")
@@ -310,11 +313,33 @@ func setup(ctx context.Context, c *client, cfg config, out io.Writer) (*world, e
 	if !cfg.mix.has("login") && !cfg.mix.has("order") {
 		return w, nil
 	}
-	run := randomHex()
+	// Customers of earlier runs are reused (users throttles sign-ups per client address, so
+	// a tool that signed up new ones on every run would soon be refused).
 	const password = "load generator pass phrase 1"
-	for i := range cfg.users {
-		cu := customer{email: fmt.Sprintf("load-%s-%d@example.com", run, i), password: password}
+	var saved []string
+	if b, err := os.ReadFile(cfg.state); err == nil {
+		_ = json.Unmarshal(b, &saved)
+	}
+	for _, email := range saved {
+		if len(w.customers) == cfg.users {
+			break
+		}
+		var s struct{ Token string }
+		if err := retry(ctx, func() (int, error) {
+			return c.do(ctx, "", time.Time{}, "POST", "/api/sessions", "", nil, map[string]string{"email": email, "password": password}, &s)
+		}); err == nil {
+			w.customers = append(w.customers, customer{email: email, password: password, token: s.Token})
+		}
+	}
+	reused := len(w.customers)
+	run := randomHex()
+	for i := reused; i < cfg.users; i++ {
+		cu := customer{password: password}
+		attempt := 0
 		err := retry(ctx, func() (int, error) {
+			// A new address on each attempt: users counts attempts per email, a busy 503 too.
+			attempt++
+			cu.email = fmt.Sprintf("load-%s-%d-%d@example.com", run, i, attempt)
 			return c.do(ctx, "", time.Time{}, "POST", "/api/users", "", nil, map[string]string{"email": cu.email, "password": password, "name": "Load Buyer"}, nil)
 		})
 		if err != nil {
@@ -334,12 +359,20 @@ func setup(ctx context.Context, c *client, cfg config, out io.Writer) (*world, e
 			return nil, fmt.Errorf("address: %w", err)
 		}
 		w.customers = append(w.customers, cu)
+		saved = append(saved, cu.email)
+		if cfg.state != "" {
+			b, _ := json.Marshal(saved)
+			if err := os.WriteFile(cfg.state, b, 0o600); err != nil {
+				return nil, fmt.Errorf("remembering the customers: %w", err)
+			}
+		}
 	}
-	fmt.Fprintf(out, "load: signed up %d customers (load-%s-*@example.com)\n", len(w.customers), run)
+	fmt.Fprintf(out, "load: %d customers (%d from earlier runs, listed in %s)\n", len(w.customers), reused, cfg.state)
 	return w, nil
 }
 
-// retry repeats a setup call answered 429 or 503 (throttled or busy), up to 10 times.
+// retry repeats a setup call answered 429 or 503 (throttled or busy), up to 10 times, a
+// second apart.
 func retry(ctx context.Context, call func() (int, error)) error {
 	for i := 0; ; i++ {
 		st, err := call()
