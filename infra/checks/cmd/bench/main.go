@@ -61,7 +61,15 @@ func main() {
 	flag.StringVar(&engines, "engines", strings.Join(allEngines, ","), "engines to measure")
 	flag.StringVar(&workloads, "workloads", "", "workloads to measure (default all: point,batch,page,secondary,insert,cas,counter,fulltext,groupby)")
 	flag.StringVar(&cfg.results, "results", "results", "folder of the results; a run writes <results>/<mode>/")
+	render := flag.String("render", "", "write README.md and the charts again from this results.json (no measuring), next to it")
 	flag.Parse()
+	if *render != "" {
+		if err := rerender(*render); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	switch cfg.mode {
 	case "quick":
 		cfg.warmup, cfg.partitions = 200*time.Millisecond, 100
@@ -199,6 +207,28 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	if err := write(dir, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "bench: done in %s; results in %s\n", time.Since(t0).Round(time.Second), dir)
+	return ctx.Err()
+}
+
+// rerender writes the report of a results.json again (after a change of the report's form).
+func rerender(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return write(filepath.Dir(path), &r)
+}
+
+// write writes README.md, results.json and the charts of r into dir.
+func write(dir string, r *Run) error {
 	f, err := os.Create(filepath.Join(dir, "README.md"))
 	if err != nil {
 		return err
@@ -214,8 +244,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := writeCharts(dir, r); err != nil {
 		return fmt.Errorf("charts: %w", err)
 	}
-	fmt.Fprintf(out, "bench: done in %s; results in %s\n", time.Since(t0).Round(time.Second), dir)
-	return ctx.Err()
+	return nil
 }
 
 // machine describes this computer: cores, memory, CPU model, kernel.

@@ -80,6 +80,8 @@ func writeMarkdown(w io.Writer, r *Run) {
 				fmt.Fprint(w, " – |")
 			case res.NA != "":
 				fmt.Fprintf(w, " %s |", note(res))
+			case res.Ops == 0:
+				fmt.Fprint(w, " none finished |")
 			default:
 				fmt.Fprintf(w, " %s%s |", thousands(res.OpsPerSec), errMark(res))
 			}
@@ -96,6 +98,10 @@ func writeMarkdown(w io.Writer, r *Run) {
 				fmt.Fprint(w, " – |")
 			case res.NA != "":
 				fmt.Fprint(w, " n/a |")
+			case res.Ops == 0:
+				fmt.Fprint(w, " none finished |")
+			case res.Ops < 10:
+				fmt.Fprintf(w, " %s (%d ops) |", msStr(res.P50), res.Ops)
 			default:
 				fmt.Fprintf(w, " %s / %s / %s |", msStr(res.P50), msStr(res.P99), msStr(res.P999))
 			}
@@ -151,6 +157,9 @@ func title(key string) string {
 }
 
 func thousands(f float64) string {
+	if f < 10 {
+		return strconv.FormatFloat(f, 'f', 1, 64)
+	}
 	s := strconv.FormatFloat(math.Round(f), 'f', 0, 64)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
