@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,11 +66,17 @@ type Conn struct {
 
 	subsMu sync.Mutex
 	subs   []*Subscription // running consumers, for metrics and dead-letter replay (ops.go)
+
+	streamsMu sync.Mutex
+	streams   map[string]string // stream name → subjects the service ensures, again on every (re)connect
 }
 
-// Connect connects to url as service (the connection name seen in NATS monitoring) and
-// returns once the first connection is up. Later disconnects are logged and retried forever.
-// ctx bounds the initial connection attempt only.
+// Connect connects to url as service (the connection name seen in NATS monitoring). Later
+// disconnects are logged and retried forever. When no server answers at start, Connect
+// does not fail: it returns a connection that keeps trying in the background (Ready
+// reports it down, publishes fail, consumers and EnsureStream wait for it), so a service
+// can start — and accept work into its outbox — while the broker is down. A refusal by the
+// server (a wrong password) is an error at once. ctx bounds the initial attempt only.
 func Connect(ctx context.Context, url, service string, log *slog.Logger) (*Conn, error) {
 	if service == "" {
 		return nil, errors.New("broker: service name is required")
@@ -77,7 +84,8 @@ func Connect(ctx context.Context, url, service string, log *slog.Logger) (*Conn,
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Conn{service: service, log: log.With("component", "broker"), closed: make(chan struct{})}
+	c := &Conn{service: service, log: log.With("component", "broker"), closed: make(chan struct{}),
+		streams: map[string]string{}}
 	timeout := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -92,6 +100,11 @@ func Connect(ctx context.Context, url, service string, log *slog.Logger) (*Conn,
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			c.log.InfoContext(context.Background(), "nats reconnected", "url", nc.ConnectedUrlRedacted())
+			go c.ensureAll()
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) { // the first connection made in the background
+			c.log.InfoContext(context.Background(), "nats connected", "url", nc.ConnectedUrlRedacted())
+			go c.ensureAll()
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			// Permission violations and slow consumers are reported here, asynchronously.
@@ -104,6 +117,10 @@ func Connect(ctx context.Context, url, service string, log *slog.Logger) (*Conn,
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
 	}
 	nc, err := nats.Connect(url, opts...)
+	if errors.Is(err, nats.ErrNoServers) {
+		c.log.WarnContext(ctx, "nats not reachable; starting anyway and connecting in the background", "err", err)
+		nc, err = nats.Connect(url, append(opts, nats.RetryOnFailedConnect(true))...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats as %s: %w", service, err)
 	}
@@ -113,7 +130,9 @@ func Connect(ctx context.Context, url, service string, log *slog.Logger) (*Conn,
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	c.nc, c.js = nc, js
-	c.log.InfoContext(ctx, "nats connected", "url", nc.ConnectedUrlRedacted(), "service", service)
+	if nc.IsConnected() {
+		c.log.InfoContext(ctx, "nats connected", "url", nc.ConnectedUrlRedacted(), "service", service)
+	}
 	return c, nil
 }
 
@@ -132,15 +151,43 @@ func DLQSubject(service, subject string) string { return "dlq." + service + "." 
 
 // EnsureStream creates or updates the stream of owner's events (subjects "<owner>.>", file
 // storage, limits retention for StreamMaxAge, duplicate window DuplicateWindow). It is
-// idempotent, so every instance of the owner calls it at start.
+// idempotent, so every instance of the owner calls it at start. While the connection is
+// down it returns nil and the stream is ensured as soon as the connection is up; it is
+// ensured again after every reconnect (a broker that lost its store gets it back).
 func (c *Conn) EnsureStream(ctx context.Context, owner string) error {
-	return c.ensure(ctx, StreamName(owner), owner+".>")
+	return c.ensureLater(ctx, StreamName(owner), owner+".>")
 }
 
 // EnsureDLQ creates or updates the connection's service dead-letter stream "DLQ_<SERVICE>"
 // capturing "dlq.<service>.>". Consume uses it; call it at start in every consuming service.
+// Like EnsureStream it waits for the connection when the broker is down.
 func (c *Conn) EnsureDLQ(ctx context.Context) error {
-	return c.ensure(ctx, DLQStream(c.service), "dlq."+c.service+".>")
+	return c.ensureLater(ctx, DLQStream(c.service), "dlq."+c.service+".>")
+}
+
+func (c *Conn) ensureLater(ctx context.Context, name, subjects string) error {
+	c.streamsMu.Lock()
+	c.streams[name] = subjects
+	c.streamsMu.Unlock()
+	if !c.nc.IsConnected() {
+		c.log.WarnContext(ctx, "nats down: the stream is ensured once connected", "stream", name)
+		return nil
+	}
+	return c.ensure(ctx, name, subjects)
+}
+
+// ensureAll ensures every stream the service asked for, after a (re)connect.
+func (c *Conn) ensureAll() {
+	c.streamsMu.Lock()
+	want := maps.Clone(c.streams)
+	c.streamsMu.Unlock()
+	for name, subjects := range want {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := c.ensure(ctx, name, subjects); err != nil {
+			c.log.ErrorContext(ctx, "ensure stream after connecting", "stream", name, "err", err)
+		}
+		cancel()
+	}
 }
 
 func (c *Conn) ensure(ctx context.Context, name, subjects string) error {
