@@ -8,7 +8,8 @@
 //
 // It signs in as the admin (ADMIN_EMAIL / ADMIN_PASSWORD, or -admin-email / -admin-password),
 // creates its own products (with stock enough for every order) and customers (with an
-// address), waits until orders knows them, then runs each rate for -duration and waits for
+// address; those of earlier runs listed in -state are reused, since users throttles
+// sign-ups per client address), waits until orders knows them, then runs each rate for -duration and waits for
 // that rate's orders to end (at most -drain). Per rate it prints the orders placed, their
 // outcomes, the CONFIRMED orders per second, the placement (POST answered) latency and the
 // placement → CONFIRMED latency p50/p99/max, and where the time goes: the median time from
@@ -51,6 +52,7 @@ type config struct {
 	duration, drain, poll     time.Duration
 	users, products           int
 	adminEmail, adminPassword string
+	state                     string
 }
 
 func main() {
@@ -63,7 +65,8 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long each rate sends orders")
 	flag.DurationVar(&cfg.drain, "drain", 60*time.Second, "how long to wait after a rate for its orders to end")
 	flag.DurationVar(&cfg.poll, "poll", 100*time.Millisecond, "how often each customer's order list is polled")
-	flag.IntVar(&cfg.users, "users", 20, "customers placing the orders (round robin)")
+	flag.IntVar(&cfg.users, "users", 5, "customers placing the orders (round robin)")
+	flag.StringVar(&cfg.state, "state", "", "file listing the customers of earlier runs, reused (none: sign up anew)")
 	flag.IntVar(&cfg.products, "products", 10, "products ordered (round robin, one unit each)")
 	flag.StringVar(&cfg.adminEmail, "admin-email", os.Getenv("ADMIN_EMAIL"), "admin account (default $ADMIN_EMAIL)")
 	flag.StringVar(&cfg.adminPassword, "admin-password", os.Getenv("ADMIN_PASSWORD"), "admin password (default $ADMIN_PASSWORD)")
@@ -230,22 +233,9 @@ func setup(ctx context.Context, c client, cfg config, total int) ([]*customer, [
 		}
 		products = append(products, p.ID)
 	}
-	var customers []*customer
-	for i := range cfg.users {
-		email := fmt.Sprintf("orderbench-%s-%d@example.com", run, i)
-		const password = "orderbench pass phrase 1"
-		if _, err := c.call(ctx, "POST", "/api/users", "", nil, map[string]string{"email": email, "password": password, "name": "Bench Buyer"}, nil); err != nil {
-			return nil, nil, fmt.Errorf("sign up: %w", err)
-		}
-		token, err := c.login(ctx, email, password)
-		if err != nil {
-			return nil, nil, fmt.Errorf("login: %w", err)
-		}
-		if _, err := c.call(ctx, "PUT", "/api/me/address", token, nil,
-			map[string]string{"street": "1 Bench St", "city": "Berlin", "postalCode": "10115", "country": "DE"}, nil); err != nil {
-			return nil, nil, fmt.Errorf("address: %w", err)
-		}
-		customers = append(customers, &customer{token: token, open: map[string]*sample{}})
+	customers, err := signUp(ctx, c, cfg, run)
+	if err != nil {
+		return nil, nil, err
 	}
 	// Warm up: one order per customer and per product, retried while orders lacks a copy.
 	for i := range max(len(customers), len(products)) {
@@ -264,6 +254,62 @@ func setup(ctx context.Context, c client, cfg config, total int) ([]*customer, [
 		}
 	}
 	return customers, products, nil
+}
+
+// signUp returns cfg.users signed-in customers with an address. Those of earlier runs
+// (listed in cfg.state) are reused: users throttles sign-ups per client address
+// (USERS_SIGNUP_CLIENT_MAX, 20 an hour), and every tool on this machine is 127.0.0.1.
+func signUp(ctx context.Context, c client, cfg config, run string) ([]*customer, error) {
+	const password = "orderbench pass phrase 1"
+	var saved []string
+	if cfg.state != "" {
+		if b, err := os.ReadFile(cfg.state); err == nil {
+			_ = json.Unmarshal(b, &saved)
+		}
+	}
+	var (
+		customers []*customer
+		live      []string
+	)
+	for _, email := range saved {
+		if len(customers) == cfg.users {
+			live = append(live, email)
+			continue
+		}
+		if token, err := c.login(ctx, email, password); err == nil {
+			customers = append(customers, &customer{token: token, open: map[string]*sample{}})
+			live = append(live, email)
+		}
+	}
+	for i := len(customers); i < cfg.users; i++ {
+		email := fmt.Sprintf("orderbench-%s-%d@example.com", run, i)
+		status, err := c.call(ctx, "POST", "/api/users", "", nil, map[string]string{"email": email, "password": password, "name": "Bench Buyer"}, nil)
+		if status == http.StatusTooManyRequests {
+			return nil, fmt.Errorf("sign up refused: users throttles sign-ups per client address (USERS_SIGNUP_CLIENT_MAX per USERS_SIGNUP_WINDOW); reuse customers with -state, or ask for fewer with -users: %w", err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sign up: %w", err)
+		}
+		token, err := c.login(ctx, email, password)
+		if err != nil {
+			return nil, fmt.Errorf("login: %w", err)
+		}
+		customers = append(customers, &customer{token: token, open: map[string]*sample{}})
+		live = append(live, email)
+		if cfg.state != "" {
+			b, _ := json.Marshal(live)
+			if err := os.WriteFile(cfg.state, b, 0o600); err != nil {
+				return nil, fmt.Errorf("remembering the customers: %w", err)
+			}
+		}
+	}
+	for _, cu := range customers {
+		if _, err := c.call(ctx, "PUT", "/api/me/address", cu.token, nil,
+			map[string]string{"street": "1 Bench St", "city": "Berlin", "postalCode": "10115", "country": "DE"}, nil); err != nil {
+			return nil, fmt.Errorf("address: %w", err)
+		}
+	}
+	return customers, nil
 }
 
 // runRate sends rate orders per second for cfg.duration, each at its intended time, and
