@@ -409,16 +409,20 @@ func TestE2EOrderSaga(t *testing.T) {
 		if o, body := c.getOrder(token, oid); !slices.Contains(o.Degraded, "payments") {
 			t.Errorf("order while payments is down = %s, want degraded naming payments", body)
 		}
+		// The charge step times out; the refund (a charge may exist) waits for payments, and
+		// the stock stays held meanwhile (refund before release): still PENDING.
+		c.timedOut(token, oid)
+		c.availability(id, func(a availability) bool { return a.Available == 1 && a.Reserved == 3 })
+		// Payments comes back and handles what waited (charge and refund, in either order).
+		if status, body, _ := c.do("DELETE", "/api/admin/faults", admin, nil); status != http.StatusNoContent {
+			t.Fatalf("clear faults = %d %s", status, body)
+		}
 		if o := c.terminal(token, oid); o.Status != "CANCELLED" || o.CancelReason != "timeout" {
 			_, body := c.getOrder(token, oid)
 			t.Errorf("order = %s, want CANCELLED timeout", body)
 		}
 		c.availability(id, func(a availability) bool { return a.Available == 4 && a.Reserved == 0 })
-		// Payments comes back and handles what waited (charge and refund, in either order):
-		// no money may stay charged.
-		if status, body, _ := c.do("DELETE", "/api/admin/faults", admin, nil); status != http.StatusNoContent {
-			t.Fatalf("clear faults = %d %s", status, body)
-		}
+		// No money may stay charged.
 		c.moneyBack(token, oid)
 	})
 
@@ -484,6 +488,23 @@ func TestE2EOrderSaga(t *testing.T) {
 		}
 		c.availability(id, func(a availability) bool { return a.Available == 4 && a.Reserved == 0 })
 	})
+}
+
+// timedOut polls the order until one of its steps has timed out, for at most 30 s.
+func (c e2e) timedOut(token, id string) {
+	c.t.Helper()
+	var body []byte
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var o order
+		o, body = c.getOrder(token, id)
+		if slices.ContainsFunc(o.Steps, func(s struct{ Name, Status string }) bool { return s.Status == "timed_out" }) {
+			if o.Status != "PENDING" {
+				c.t.Errorf("order %s is %s while payments is down, want PENDING until the refund is settled: %s", id, o.Status, body)
+			}
+			return
+		}
+	}
+	c.t.Fatalf("no step of order %s timed out within 30s: %s", id, body)
 }
 
 // with is c reporting to t (a subtest).
