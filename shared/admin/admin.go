@@ -53,7 +53,10 @@ func Wrap(next http.Handler, log *slog.Logger, d Deps) http.Handler {
 					httpx.WriteProblem(w, r, e, log)
 					return
 				}
-				httpx.WriteProblem(w, r, httpx.NotFound(fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)), log)
+				// Not an operator route: the service's own /admin routes (search's
+				// /admin/rebuild and /admin/drift, orders' /admin/rebuild-copies) are next's,
+				// and next answers 404 for the rest.
+				next.ServeHTTP(w, r)
 				return
 			}
 			api.ServeHTTP(w, r)

@@ -20,6 +20,7 @@ import (
 	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/events"
+	"polyshop/shared/httpx"
 	"polyshop/shared/outbox"
 	"polyshop/shared/outbox/pgoutbox"
 	"polyshop/shared/testenv/natstest"
@@ -96,7 +97,7 @@ func TestDeadLetters(t *testing.T) {
 	t.Cleanup(func() { _ = sub.Stop(context.Background()) })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c.Metrics())
-	h := admin.Wrap(http.NotFoundHandler(), nil, admin.Deps{Conn: c})
+	h := admin.Wrap(serviceRoutes(), nil, admin.Deps{Conn: c})
 
 	publish := func() events.Envelope {
 		e, err := events.New(ctx, typ, "a1", 1, json.RawMessage(`{}`))
@@ -147,6 +148,7 @@ func TestDeadLetters(t *testing.T) {
 		{"GET", "/admin/dlq?after=x", 400},
 		{"PUT", "/admin/dlq/1", 405},
 		{"GET", "/admin/nothing", 404},
+		{"POST", "/admin/rebuild", 200},      // the service's own /admin route
 		{"GET", "/admin/outbox/parked", 404}, // no outbox in these Deps
 	}
 	for _, tc := range tests {
@@ -154,6 +156,19 @@ func TestDeadLetters(t *testing.T) {
 			t.Errorf("%s %s = %d %v, want %d", tc.method, tc.path, code, body, tc.want)
 		}
 	}
+}
+
+// serviceRoutes stands for the service's own handler behind Wrap: one /admin route of its
+// own (as search's /admin/rebuild), 404 problems for everything else.
+func serviceRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /admin/rebuild", func(w http.ResponseWriter, r *http.Request) {
+		_ = httpx.WriteJSON(w, http.StatusOK, map[string]bool{"rebuilt": true})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteProblem(w, r, httpx.NotFound("No such endpoint."), nil)
+	})
+	return mux
 }
 
 func collectorFor(t *testing.T, reg *prometheus.Registry, name, durable string) prometheus.Collector {
@@ -196,7 +211,7 @@ func TestParkedOutboxEvents(t *testing.T) {
 	if _, err := store.Drain(ctx, 10, func(context.Context, events.Envelope) error { return errors.New("refused") }); err == nil {
 		t.Fatal("Drain: want the failure")
 	}
-	h := admin.Wrap(http.NotFoundHandler(), nil, admin.Deps{Outbox: store})
+	h := admin.Wrap(serviceRoutes(), nil, admin.Deps{Outbox: store})
 
 	code, body := call(t, h, "GET", "/admin/outbox/parked")
 	items, _ := body["items"].([]any)
@@ -229,7 +244,7 @@ func TestParkedOutboxEvents(t *testing.T) {
 	// Not /admin: handed to the service's own handler.
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/administrator", nil))
-	if rec.Code != 404 || strings.Contains(rec.Header().Get("Content-Type"), "problem") {
-		t.Errorf("GET /administrator = %d %s; want the wrapped handler's plain 404", rec.Code, rec.Header().Get("Content-Type"))
+	if rec.Code != 404 || !strings.Contains(rec.Body.String(), "No such endpoint.") {
+		t.Errorf("GET /administrator = %d %s; want the wrapped handler's 404", rec.Code, rec.Body)
 	}
 }
