@@ -1,9 +1,10 @@
 // Command search is Polyshop's product search: a read model (CQRS) in Elasticsearch fed by
-// the catalog's events and inventory's stock_changed, rebuildable from the CATALOG and
-// INVENTORY streams at any time.
+// the catalog's events and inventory's stock_changed, rebuildable at any time from the
+// owners' exports plus the tails of CATALOG and INVENTORY (snapshot + tail, shared/rebuild).
 //
 //	search           serve the HTTP API and consume catalog and inventory events (default)
-//	search rebuild   replay CATALOG and INVENTORY into a new index and swap the alias
+//	search rebuild   build a new index from the exports and the streams' tails, check it
+//	                 against the catalog, and swap the alias (refused on drift: exit 1)
 //	search drift     compare the index with the catalog and print the differences
 package main
 
@@ -26,13 +27,13 @@ import (
 	"polyshop/services/search/internal/consumer"
 	"polyshop/services/search/internal/esindex"
 	"polyshop/services/search/internal/httpapi"
-	"polyshop/services/search/internal/replay"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
+	"polyshop/shared/rebuild"
 )
 
 func main() {
@@ -53,6 +54,8 @@ type Config struct {
 	StockDurable    string
 	Concurrency     int
 	CatalogURL      string
+	InventoryURL    string
+	Drift           search.Options
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 }
@@ -67,11 +70,16 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			Password: r.String("SEARCH_ELASTICSEARCH_PASSWORD", ""),
 			Alias:    r.String("SEARCH_ELASTICSEARCH_ALIAS", "products"),
 		},
-		NATSURL:         r.Required("SEARCH_NATS_URL"),
-		Durable:         r.String("SEARCH_CONSUMER", "search"),
-		StockDurable:    r.String("SEARCH_INVENTORY_CONSUMER", "search-inventory"),
-		Concurrency:     r.Int("SEARCH_CONSUMER_CONCURRENCY", 4),
-		CatalogURL:      r.String("CATALOG_URL", "http://127.0.0.1:8083"),
+		NATSURL:      r.Required("SEARCH_NATS_URL"),
+		Durable:      r.String("SEARCH_CONSUMER", "search"),
+		StockDurable: r.String("SEARCH_INVENTORY_CONSUMER", "search-inventory"),
+		Concurrency:  r.Int("SEARCH_CONSUMER_CONCURRENCY", 4),
+		CatalogURL:   r.String("CATALOG_URL", "http://127.0.0.1:8083"),
+		InventoryURL: r.String("INVENTORY_URL", "http://127.0.0.1:8084"),
+		Drift: search.Options{
+			DriftRounds: r.Int("SEARCH_REBUILD_DRIFT_ROUNDS", 3),
+			DriftPause:  r.Duration("SEARCH_REBUILD_DRIFT_PAUSE", time.Second),
+		},
 		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("SEARCH_LOG_LEVEL", "info"))); err != nil {
@@ -101,7 +109,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"elasticsearch_url", config.Redact(cfg.ES.URL), "elasticsearch_username", cfg.ES.Username,
 		"elasticsearch_password", redacted(cfg.ES.Password), "alias", cfg.ES.Alias,
 		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "inventory_consumer", cfg.StockDurable, "concurrency", cfg.Concurrency,
-		"catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+		"catalog_url", cfg.CatalogURL, "inventory_url", cfg.InventoryURL,
+		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)
 	if err != nil {
@@ -123,20 +132,23 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		return err
 	}
 	defer nc.Close()
-	sources := []search.Source{
-		replay.New(nc.JetStream(), broker.StreamName("catalog"), search.Subjects, 500, log),
-		replay.New(nc.JetStream(), broker.StreamName("inventory"), search.StockSubjects, 500, log),
+	hc := httpx.NewClient(30 * time.Second)
+	exports := search.Exports{
+		Products: rebuild.HTTPExport[rebuild.ProductRecord]{URL: cfg.CatalogURL + "/export/products", Client: hc},
+		Stock:    rebuild.HTTPExport[rebuild.StockRecord]{URL: cfg.InventoryURL + "/export/stock", Client: hc},
 	}
-	cat := catalogclient.New(cfg.CatalogURL, httpx.NewClient(30*time.Second))
-	svc := search.NewService(idx, sources, cat, log)
+	cat := catalogclient.New(cfg.CatalogURL, hc)
+	svc := search.NewService(idx, rebuild.New(nc.JetStream(), 500, log), exports, cat, cfg.Drift, log)
 
 	switch cmd {
 	case "rebuild":
 		rep, err := svc.Rebuild(ctx)
-		if err != nil {
-			return err
+		if rep.Index != "" {
+			if perr := printJSON(stdout, rep); perr != nil && err == nil {
+				err = perr
+			}
 		}
-		return printJSON(stdout, rep)
+		return err
 	case "drift":
 		rep, err := svc.Drift(ctx)
 		if err != nil {

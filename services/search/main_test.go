@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -33,8 +34,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 }
 
 // The service starts with the stack's settings (its own alias and durable names, so it
-// disturbs nothing), is ready, answers a search with inStock and a rebuild that covers both
-// streams, logs no secret, and stops cleanly.
+// disturbs nothing), is ready, answers a search with inStock and a rebuild from both
+// owners (exports and streams), logs no secret, and stops cleanly.
 func TestRunServesAndRebuildsFromBothStreams(t *testing.T) {
 	cfg := estest.Config(t)
 	x, err := esindex.New(cfg)
@@ -44,7 +45,16 @@ func TestRunServesAndRebuildsFromBothStreams(t *testing.T) {
 	testenv.Require(t, "elasticsearch", x.Ping(context.Background()))
 	t.Cleanup(func() { _ = x.DeleteAll(context.Background()) })
 	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
+	// The owners' exports and the catalog listing, empty: the running catalog and inventory
+	// are not this test's (their export endpoints are tested in their services).
+	owners := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"items":[]}`)
+	}))
+	t.Cleanup(owners.Close)
 	env := map[string]string{
+		"CATALOG_URL":                owners.URL,
+		"INVENTORY_URL":              owners.URL,
 		"SEARCH_ELASTICSEARCH_ALIAS": cfg.Alias,
 		"SEARCH_CONSUMER":            natstest.Durable(t, nc, broker.StreamName("catalog"), "search-test"),
 		"SEARCH_INVENTORY_CONSUMER":  durable(t, nc, broker.StreamName("inventory"), "search-test-inventory"),
@@ -76,18 +86,20 @@ func TestRunServesAndRebuildsFromBothStreams(t *testing.T) {
 		t.Errorf("GET /search?inStock=perhaps = %d, want 400", st)
 	}
 	var rep struct {
-		Streams []struct {
+		Swapped bool `json:"swapped"`
+		Sources []struct {
+			Source string `json:"source"`
 			Stream string `json:"stream"`
-		} `json:"streams"`
+		} `json:"sources"`
 	}
-	if st := get("POST", "/admin/rebuild", &rep); st != http.StatusOK {
-		t.Fatalf("POST /admin/rebuild = %d", st)
+	if st := get("POST", "/admin/rebuild", &rep); st != http.StatusOK || !rep.Swapped {
+		t.Fatalf("POST /admin/rebuild = %d, swapped %v", st, rep.Swapped)
 	}
 	var names []string
-	for _, r := range rep.Streams {
-		names = append(names, r.Stream)
+	for _, r := range rep.Sources {
+		names = append(names, r.Source+"/"+r.Stream)
 	}
-	if diff := cmp.Diff(names, []string{"CATALOG", "INVENTORY"}); diff != "" {
+	if diff := cmp.Diff(names, []string{"catalog/CATALOG", "inventory/INVENTORY"}); diff != "" {
 		t.Errorf("rebuilt streams (-got +want):\n%s", diff)
 	}
 	if err := s.Stop(); err != nil {

@@ -59,7 +59,7 @@ func TestStockEventsFromTheInventoryStreamReachTheIndex(t *testing.T) {
 	typ := natstest.EventType(t, "inventory")
 	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
 	x := estest.New(t)
-	svc := search.NewService(x, nil, nil, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 
 	handled := make(chan events.Envelope, 16)
 	h := func(ctx context.Context, e events.Envelope) error {

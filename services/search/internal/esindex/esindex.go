@@ -401,7 +401,10 @@ func visible() map[string]any {
 }
 
 // Versions implements search.Index, paging by id with search_after.
-func (x *Index) Versions(ctx context.Context) (map[string]int64, error) {
+func (x *Index) Versions(ctx context.Context, target string) (map[string]int64, error) {
+	if target == "" {
+		target = x.alias
+	}
 	out := map[string]int64{}
 	var after []any
 	for {
@@ -425,8 +428,8 @@ func (x *Index) Versions(ctx context.Context) (map[string]int64, error) {
 				} `json:"hits"`
 			} `json:"hits"`
 		}
-		if _, err := x.do(ctx, http.MethodPost, "/"+x.alias+"/_search", body, &resp); err != nil {
-			return nil, fmt.Errorf("list indexed versions: %w", err)
+		if _, err := x.do(ctx, http.MethodPost, "/"+target+"/_search", body, &resp); err != nil {
+			return nil, fmt.Errorf("list indexed versions of %s: %w", target, err)
 		}
 		for _, h := range resp.Hits.Hits {
 			out[h.ID] = h.Source.Version

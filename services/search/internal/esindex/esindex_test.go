@@ -16,8 +16,10 @@ import (
 
 	"polyshop/services/search/internal/esindex"
 	"polyshop/services/search/internal/esindex/estest"
+	"polyshop/services/search/internal/rebuildtest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/events"
+	"polyshop/shared/rebuild"
 )
 
 // newIndex returns an index behind an alias of its own (estest.New) and checks that a
@@ -58,7 +60,7 @@ func productEvent(t *testing.T, typ, id string, seq int64, name string, price in
 
 func TestDuplicatesAndOutOfOrderEventsLeaveTheNewestState(t *testing.T) {
 	x := newIndex(t)
-	svc := search.NewService(x, nil, nil, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 	ctx := context.Background()
 	a, b := uuid.NewString(), uuid.NewString()
 	deliveries := []events.Envelope{
@@ -79,7 +81,7 @@ func TestDuplicatesAndOutOfOrderEventsLeaveTheNewestState(t *testing.T) {
 	if err := x.Refresh(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	got, err := x.Versions(ctx)
+	got, err := x.Versions(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,31 +170,6 @@ func TestSearchFiltersFacetsHighlightsAndCursor(t *testing.T) {
 	}
 }
 
-// fakeSource replays a fixed list of events in small batches, slowly enough that queries
-// run while the rebuild is in progress.
-type fakeSource struct {
-	name string
-	evs  []events.Envelope
-}
-
-func (f fakeSource) Name() string { return f.name }
-
-func (f fakeSource) Replay(ctx context.Context, from uint64, fn func(context.Context, []events.Envelope) error) (int, uint64, error) {
-	if from > uint64(len(f.evs)) {
-		return 0, from - 1, nil
-	}
-	n := 0
-	for i := int(from) - 1; i < len(f.evs); i += 20 {
-		batch := f.evs[i:min(i+20, len(f.evs))]
-		if err := fn(ctx, batch); err != nil {
-			return n, uint64(i), err
-		}
-		n += len(batch)
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n, uint64(len(f.evs)), nil
-}
-
 func TestRebuildWhileQueriesRunNeverShowsAnEmptyIndex(t *testing.T) {
 	x := newIndex(t)
 	ctx := context.Background()
@@ -211,7 +188,15 @@ func TestRebuildWhileQueriesRunNeverShowsAnEmptyIndex(t *testing.T) {
 			delete(want, id)
 		}
 	}
-	svc := search.NewService(x, []search.Source{fakeSource{name: "CATALOG", evs: evs}}, nil, quiet())
+	// The owner's export holds the same state, in pages slow enough that queries run while
+	// the rebuild is in progress; the stream holds the events (nothing to tail).
+	js := rebuildtest.JetStream(t)
+	rebuildtest.Stream(t, js, "CATALOG", "catalog")
+	rebuildtest.Publish(t, js, evs...)
+	exp := rebuildtest.Products(recordsOf(t, evs)...)
+	exp.PageSize, exp.BeforePage = 20, func(int) { time.Sleep(20 * time.Millisecond) }
+	svc := search.NewService(x, rebuild.New(js, 0, quiet()), search.Exports{Products: exp, Stock: rebuildtest.Stock()},
+		rebuildtest.Catalog{Export: exp}, search.Options{DriftRounds: 1}, quiet())
 	// The live index holds the same products already (as after normal consumption).
 	for _, e := range evs {
 		if err := svc.Handle(ctx, e); err != nil {
@@ -264,7 +249,7 @@ func TestRebuildWhileQueriesRunNeverShowsAnEmptyIndex(t *testing.T) {
 	if empty.Load() > 0 || failed.Load() > 0 {
 		t.Errorf("%d of %d queries during rebuild returned no hits, %d failed", empty.Load(), queries.Load(), failed.Load())
 	}
-	got, err := x.Versions(ctx)
+	got, err := x.Versions(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +273,7 @@ func TestDriftReportsMissingExtraAndVersionMismatch(t *testing.T) {
 	x := newIndex(t)
 	ctx := context.Background()
 	same, stale, extra, missing := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
-	svc := search.NewService(x, nil, fakeCatalog{same: 1, stale: 4, missing: 1}, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, fakeCatalog{same: 1, stale: 4, missing: 1}, search.Options{}, quiet())
 	for _, e := range []events.Envelope{
 		productEvent(t, events.TypeProductCreated, same, 1, "Same", 100, "kettle"),
 		productEvent(t, events.TypeProductUpdated, stale, 3, "Stale", 100, "kettle"),

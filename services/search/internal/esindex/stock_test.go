@@ -85,7 +85,7 @@ func sorted(ids ...string) []string {
 
 func TestStockBeforeProductIsKeptHiddenUntilTheCatalogPartArrives(t *testing.T) {
 	x := newIndex(t)
-	svc := search.NewService(x, nil, nil, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 	ctx := context.Background()
 	a := uuid.NewString()
 	handleAll(t, svc, stockEvent(t, a, 2, 5), stockEvent(t, a, 1, 0), stockEvent(t, a, 2, 5))
@@ -99,7 +99,7 @@ func TestStockBeforeProductIsKeptHiddenUntilTheCatalogPartArrives(t *testing.T) 
 	if len(ids) != 0 || res.Total != 0 || len(res.Facets.Category) != 0 || res.Facets.Price[0].Count+res.Facets.Price[1].Count != 0 {
 		t.Errorf("a stock-only document shows: ids %v, total %d, facets %+v", ids, res.Total, res.Facets)
 	}
-	if v, err := x.Versions(ctx); err != nil || len(v) != 0 {
+	if v, err := x.Versions(ctx, ""); err != nil || len(v) != 0 {
 		t.Errorf("Versions = %v, %v; want none", v, err)
 	}
 
@@ -120,7 +120,7 @@ func TestStockBeforeProductIsKeptHiddenUntilTheCatalogPartArrives(t *testing.T) 
 
 func TestStockAfterDeleteDoesNotBringTheProductBack(t *testing.T) {
 	x := newIndex(t)
-	svc := search.NewService(x, nil, nil, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 	ctx := context.Background()
 	a, b := uuid.NewString(), uuid.NewString()
 	handleAll(t, svc,
@@ -151,7 +151,7 @@ func TestStockAfterDeleteDoesNotBringTheProductBack(t *testing.T) {
 			t.Errorf("query %+v: deleted products show: %v, facets %+v", q, ids, res.Facets.Category)
 		}
 	}
-	if v, err := x.Versions(ctx); err != nil || len(v) != 0 {
+	if v, err := x.Versions(ctx, ""); err != nil || len(v) != 0 {
 		t.Errorf("Versions = %v, %v; want none", v, err)
 	}
 }
@@ -161,7 +161,7 @@ func TestStockAfterDeleteDoesNotBringTheProductBack(t *testing.T) {
 // the state of the newest event of each source.
 func TestBothSourcesInterleavedOutOfOrderConverge(t *testing.T) {
 	x := newIndex(t)
-	svc := search.NewService(x, nil, nil, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 	ctx := context.Background()
 	type want struct {
 		stock   stockOf
@@ -227,7 +227,7 @@ func TestBothSourcesInterleavedOutOfOrderConverge(t *testing.T) {
 			}
 		}
 	}
-	got, err := x.Versions(ctx)
+	got, err := x.Versions(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestAWriteThatLosesARaceIsRedone(t *testing.T) {
 
 func TestInStockFilter(t *testing.T) {
 	x := newIndex(t)
-	svc := search.NewService(x, nil, nil, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 	ctx := context.Background()
 	inStock, soldOut, unknown, stockOnly, deleted := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 	handleAll(t, svc,
@@ -327,107 +327,6 @@ func TestInStockFilter(t *testing.T) {
 	}
 }
 
-// growingSource is a stream whose first Replay sees only the first upTo events; the rest
-// "arrive" during the rebuild and are read by the catch-up after the alias swap.
-type growingSource struct {
-	name  string
-	evs   []events.Envelope
-	upTo  int
-	calls int
-}
-
-func (g *growingSource) Name() string { return g.name }
-
-func (g *growingSource) Replay(ctx context.Context, from uint64, fn func(context.Context, []events.Envelope) error) (int, uint64, error) {
-	g.calls++
-	end := len(g.evs)
-	if g.calls == 1 {
-		end = g.upTo
-	}
-	if from == 0 {
-		from = 1
-	}
-	if int(from) > end {
-		return 0, from - 1, nil
-	}
-	batch := g.evs[from-1 : end]
-	for i := 0; i < len(batch); i += 7 {
-		if err := fn(ctx, batch[i:min(i+7, len(batch))]); err != nil {
-			return 0, from - 1, err
-		}
-	}
-	return len(batch), uint64(end), nil
-}
-
-func TestRebuildReplaysCatalogAndInventory(t *testing.T) {
-	x := newIndex(t)
-	ctx := context.Background()
-	var cat, inv []events.Envelope
-	yesIDs, noIDs := []string{}, []string{}
-	var stockOnly, gone string
-	for i := range 30 {
-		id := uuid.NewString()
-		cat = append(cat, productEvent(t, events.TypeProductCreated, id, 1, fmt.Sprintf("Kettle %d", i), 1000, "kettle"))
-		switch i % 5 {
-		case 0: // no stock information
-			noIDs = append(noIDs, id)
-		case 1: // sold out
-			inv = append(inv, stockEvent(t, id, 1, 3), stockEvent(t, id, 2, 0))
-			noIDs = append(noIDs, id)
-		case 2: // deleted, with stock
-			inv = append(inv, stockEvent(t, id, 1, 3))
-			cat = append(cat, productEvent(t, events.TypeProductDeleted, id, 2, "", 0, ""))
-			gone = id
-		default:
-			inv = append(inv, stockEvent(t, id, 1, int64(i)))
-			yesIDs = append(yesIDs, id)
-		}
-	}
-	stockOnly = uuid.NewString()
-	inv = append(inv, stockEvent(t, stockOnly, 1, 5))
-	// Events that arrive during the rebuild: an update, a restock of a sold-out product, a
-	// product sold out.
-	cat = append(cat, productEvent(t, events.TypeProductUpdated, yesIDs[0], 2, "Kettle renamed", 1000, "kettle"))
-	inv = append(inv, stockEvent(t, noIDs[1], 3, 8), stockEvent(t, yesIDs[1], 2, 0))
-	restocked, soldOut := noIDs[1], yesIDs[1]
-	yesIDs = append(slices.Delete(yesIDs, 1, 2), restocked)
-	noIDs = append(slices.Delete(noIDs, 1, 2), soldOut)
-
-	catSrc := &growingSource{name: "CATALOG", evs: cat, upTo: len(cat) - 1}
-	invSrc := &growingSource{name: "INVENTORY", evs: inv, upTo: len(inv) - 2}
-	svc := search.NewService(x, []search.Source{catSrc, invSrc}, nil, quiet())
-	rep, err := svc.Rebuild(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantRep := []search.StreamReport{
-		{Stream: "CATALOG", Replayed: len(cat) - 1, CaughtUp: 1, LastSeq: uint64(len(cat))},
-		{Stream: "INVENTORY", Replayed: len(inv) - 2, CaughtUp: 2, LastSeq: uint64(len(inv))},
-	}
-	if diff := cmp.Diff(rep.Streams, wantRep); diff != "" || rep.Replayed != len(cat)+len(inv)-3 || rep.CaughtUp != 3 {
-		t.Errorf("report %+v; streams (-got +want):\n%s", rep, diff)
-	}
-	if err := x.Refresh(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
-	yes, no := true, false
-	if ids, _ := searchIDs(t, x, search.Query{InStock: &yes}); !cmp.Equal(ids, sorted(yesIDs...)) {
-		t.Errorf("inStock=true after rebuild (-got +want):\n%s", cmp.Diff(ids, sorted(yesIDs...)))
-	}
-	if ids, _ := searchIDs(t, x, search.Query{InStock: &no}); !cmp.Equal(ids, sorted(noIDs...)) {
-		t.Errorf("inStock=false after rebuild (-got +want):\n%s", cmp.Diff(ids, sorted(noIDs...)))
-	}
-	if ids, _ := searchIDs(t, x, search.Query{Text: "renamed"}); len(ids) != 1 {
-		t.Errorf("the update caught up after the swap is not searchable: %v", ids)
-	}
-	if diff := cmp.Diff(getStock(t, x, stockOnly), stockOf{StockVersion: 1, Available: i64(5), InStock: true}); diff != "" {
-		t.Errorf("stock-only document after rebuild (-got +want):\n%s", diff)
-	}
-	if diff := cmp.Diff(getStock(t, x, gone), stockOf{Deleted: true, Version: 2, StockVersion: 1, Available: i64(3), InStock: true}); diff != "" {
-		t.Errorf("tombstone after rebuild (-got +want):\n%s", diff)
-	}
-}
-
 // The live index of the previous version (catalog fields only, strict mapping, documents
 // written with external versions) gets the new fields from Ensure: no rebuild is needed for
 // stock events to apply, and its documents stay visible.
@@ -460,7 +359,7 @@ func TestEnsureUpgradesAnIndexOfThePreviousVersion(t *testing.T) {
 	if err := x.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svc := search.NewService(x, nil, nil, quiet())
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 	handleAll(t, svc, stockEvent(t, a, 1, 6), productEvent(t, events.TypeProductUpdated, a, 2, "Stale kettle", 100, "kettle"))
 	if err := x.Refresh(ctx, ""); err != nil {
 		t.Fatal(err)

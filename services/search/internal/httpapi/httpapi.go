@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -19,6 +20,7 @@ import (
 
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/httpx"
+	"polyshop/shared/rebuild"
 )
 
 // API serves the search endpoints.
@@ -55,6 +57,14 @@ func errorFor(err error) error {
 		return httpx.Unavailable("The search engine is unavailable; retry shortly.")
 	case errors.Is(err, search.ErrCatalogUnavailable):
 		return httpx.Unavailable("The catalog service is unavailable; retry shortly.")
+	case errors.Is(err, rebuild.ErrTailGone):
+		return httpx.Conflict("The stream no longer holds the start of the rebuild's tail (retention removed it meanwhile); run the rebuild again.")
+	}
+	var herr *httpx.Error
+	var uerr *url.Error
+	if (errors.As(err, &herr) && herr.Status >= 500) || errors.As(err, &uerr) {
+		// An owner's export (catalog, inventory) failed or did not answer.
+		return httpx.Unavailable("An owner's export (catalog or inventory) is unavailable; retry shortly.")
 	}
 	return err
 }
@@ -178,8 +188,27 @@ func DecodeCursor(s string) (search.Cursor, bool) {
 	return c, true
 }
 
+// RefusedRebuild is the body of a rebuild refused on drift: a problem (409) with the
+// rebuild's report, whose drift member says what differed.
+type RefusedRebuild struct {
+	Type   string               `json:"type"`
+	Title  string               `json:"title"`
+	Status int                  `json:"status"`
+	Detail string               `json:"detail"`
+	Report search.RebuildReport `json:"report"`
+}
+
 func (a *API) rebuild(w http.ResponseWriter, r *http.Request) error {
 	rep, err := a.svc.Rebuild(r.Context())
+	if errors.Is(err, search.ErrDriftRefused) {
+		d := rep.Drift
+		body := RefusedRebuild{Type: "about:blank", Title: "Conflict", Status: http.StatusConflict, Report: rep,
+			Detail: fmt.Sprintf("The rebuilt index disagrees with the catalog after %d checks (%d missing, %d extra, %d version mismatches); the alias stays on the old index.",
+				rep.DriftRounds, len(d.Missing), len(d.Extra), len(d.VersionMismatch))}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusConflict)
+		return json.NewEncoder(w).Encode(body)
+	}
 	if err != nil {
 		return errorFor(err)
 	}

@@ -27,7 +27,7 @@ import (
 func TestInStockParameterFiltersEndToEnd(t *testing.T) {
 	x := estest.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := search.NewService(x, nil, nil, log)
+	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, log)
 	ctx := context.Background()
 	stocked, soldOut, unknown := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	mk := func(typ, id string, seq int64, data any) events.Envelope {
@@ -98,7 +98,7 @@ func TestInStockParameterFiltersEndToEnd(t *testing.T) {
 
 func TestUnmatchedRoutesAreProblems(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpapi.New(log, search.NewService(nil, nil, nil, log)).Handler(httpx.Health{}, nil))
+	srv := httptest.NewServer(httpapi.New(log, search.NewService(nil, nil, search.Exports{}, nil, search.Options{}, log)).Handler(httpx.Health{}, nil))
 	defer srv.Close()
 	tests := []struct {
 		method, path string

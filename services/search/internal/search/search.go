@@ -1,7 +1,9 @@
 // Package search is the product search read model (CQRS): it turns catalog and inventory
 // events into index operations, describes queries with filters, facets and cursors, and
-// defines the Index it needs. The index is disposable: Rebuild replays the CATALOG and
-// INVENTORY streams into a fresh index and swaps it in; Drift compares it with the catalog.
+// defines the Index it needs. The index is disposable: Rebuild fills a fresh index from the
+// catalog's and inventory's exports plus the tails of CATALOG and INVENTORY (snapshot +
+// tail, shared/rebuild), checks it against the catalog and swaps it in; Drift compares the
+// live index with the catalog.
 //
 // Idempotency and order: a document holds the catalog's and inventory's versions side by
 // side (see Document); each event replaces its source's part only when its version is
@@ -363,8 +365,9 @@ type Index interface {
 	Refresh(ctx context.Context, index string) error
 	// DeleteIndex deletes a concrete index.
 	DeleteIndex(ctx context.Context, index string) error
-	// Versions returns the id and catalog version of every visible document behind the alias.
-	Versions(ctx context.Context) (map[string]int64, error)
+	// Versions returns the id and catalog version of every visible document in target
+	// ("" = the alias).
+	Versions(ctx context.Context, target string) (map[string]int64, error)
 }
 
 // ErrUnavailable wraps failures to reach the engine.

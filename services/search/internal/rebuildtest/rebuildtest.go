@@ -1,0 +1,195 @@
+// Package rebuildtest gives rebuild tests what the stack's NATS cannot: streams named like
+// the owners' (CATALOG, INVENTORY) that a test may create, fill and purge. The services'
+// NATS users may not create or purge other owners' streams, and tests must not publish on
+// the live ones, so it runs a real nats-server with JetStream in the test process (a temp
+// store directory per test). It also holds owners' exports backed by slices: the owners'
+// export endpoints are tested in their own services against their real stores.
+package rebuildtest
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"polyshop/shared/events"
+	"polyshop/shared/rebuild"
+)
+
+// JetStream starts a nats-server with JetStream on a free loopback port, stores in a temp
+// directory, and returns a JetStream client; both stop when the test ends.
+func JetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("in-process nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// Stream creates the stream name capturing "<owner>.>" (owner = the lowercased name).
+func Stream(t testing.TB, js jetstream.JetStream, name, owner string) jetstream.Stream {
+	t.Helper()
+	st, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{owner + ".>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Publish publishes envelopes on their subjects, in order.
+func Publish(t testing.TB, js jetstream.JetStream, evs ...events.Envelope) {
+	t.Helper()
+	for _, e := range evs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(context.Background(), events.SubjectFor(e.Type), b, jetstream.WithMsgID(e.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Purge removes every message of the stream below sequence keep (retention at work), and
+// fails the test unless the first message is then keep.
+func Purge(t testing.TB, st jetstream.Stream, keep uint64) {
+	t.Helper()
+	ctx := context.Background()
+	if err := st.Purge(ctx, jetstream.WithPurgeSequence(keep)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.FirstSeq != keep {
+		t.Fatalf("after the purge the stream starts at %d, want %d", info.State.FirstSeq, keep)
+	}
+}
+
+// Export is an owner's export backed by a slice, in Key order, PageSize records per page
+// (whatever the caller asks for). BeforePage, when set, runs before each page is served,
+// with the page's number (from 1): the owner changing things during the export.
+type Export[T any] struct {
+	mu         sync.Mutex
+	Items      []T
+	Key        func(T) string
+	PageSize   int
+	BeforePage func(page int)
+	pages      int
+}
+
+// Page implements rebuild.Export.
+func (x *Export[T]) Page(_ context.Context, cursor string, _ int) ([]T, string, error) {
+	x.mu.Lock()
+	x.pages++
+	n := x.pages
+	hook := x.BeforePage
+	x.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	items := slices.Clone(x.Items)
+	slices.SortFunc(items, func(a, b T) int {
+		switch ka, kb := x.Key(a), x.Key(b); {
+		case ka < kb:
+			return -1
+		case ka > kb:
+			return 1
+		}
+		return 0
+	})
+	size := x.PageSize
+	if size <= 0 {
+		size = 100
+	}
+	var page []T
+	for _, it := range items {
+		if x.Key(it) > cursor && len(page) < size {
+			page = append(page, it)
+		}
+	}
+	next := ""
+	if len(page) == size {
+		next = x.Key(page[len(page)-1])
+	}
+	return page, next, nil
+}
+
+// Set replaces or adds records (by key): the owner's state changing.
+func (x *Export[T]) Set(items ...T) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, it := range items {
+		i := slices.IndexFunc(x.Items, func(o T) bool { return x.Key(o) == x.Key(it) })
+		if i < 0 {
+			x.Items = append(x.Items, it)
+		} else {
+			x.Items[i] = it
+		}
+	}
+}
+
+// Products is a catalog export of records.
+func Products(items ...rebuild.ProductRecord) *Export[rebuild.ProductRecord] {
+	return &Export[rebuild.ProductRecord]{Items: items, Key: func(p rebuild.ProductRecord) string { return p.ID }}
+}
+
+// Stock is an inventory export of records.
+func Stock(items ...rebuild.StockRecord) *Export[rebuild.StockRecord] {
+	return &Export[rebuild.StockRecord]{Items: items, Key: func(s rebuild.StockRecord) string { return s.ProductID }}
+}
+
+// Catalog is the catalog's listing of live products (search.Catalog) taken from a product
+// export: the drift check's source of truth in tests.
+type Catalog struct {
+	Export *Export[rebuild.ProductRecord]
+	// Extra lists live products the export does not have (a broken export, for the drift
+	// refusal test).
+	Extra map[string]int64
+}
+
+// Each implements search.Catalog.
+func (c Catalog) Each(ctx context.Context, fn func(id string, version int64) error) error {
+	c.Export.mu.Lock()
+	items := slices.Clone(c.Export.Items)
+	c.Export.mu.Unlock()
+	for _, p := range items {
+		if p.Deleted {
+			continue
+		}
+		if err := fn(p.ID, p.Version); err != nil {
+			return err
+		}
+	}
+	for id, v := range c.Extra {
+		if err := fn(id, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
