@@ -34,6 +34,7 @@ import (
 	"polyshop/shared/obs"
 	"polyshop/shared/outbox"
 	"polyshop/shared/outbox/pgoutbox"
+	"polyshop/shared/rebuild"
 )
 
 const service = "orders"
@@ -58,6 +59,8 @@ type Config struct {
 	TimerPoll           time.Duration // ORDERS_TIMER_POLL
 	TimerBatch          int           // ORDERS_TIMER_BATCH
 	ConsumerConcurrency int           // ORDERS_CONSUMER_CONCURRENCY
+	UsersURL            string        // USERS_URL (GET /export/addresses, for rebuilding the copies)
+	CatalogURL          string        // CATALOG_URL (GET /export/products, for rebuilding the copies)
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -77,6 +80,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		TimerPoll:           r.Duration("ORDERS_TIMER_POLL", 200*time.Millisecond),
 		TimerBatch:          r.Int("ORDERS_TIMER_BATCH", 100),
 		ConsumerConcurrency: r.Int("ORDERS_CONSUMER_CONCURRENCY", 8),
+		UsersURL:            r.String("USERS_URL", "http://127.0.0.1:8081"),
+		CatalogURL:          r.String("CATALOG_URL", "http://127.0.0.1:8083"),
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.String("ORDERS_LOG_LEVEL", "info"))); err != nil {
 		return cfg, fmt.Errorf("ORDERS_LOG_LEVEL: %w", err)
@@ -105,7 +110,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"step_timeout", cfg.Timing.StepTimeout.String(), "saga_timeout", cfg.Timing.SagaTimeout.String(),
 		"retry_interval", cfg.Timing.RetryInterval.String(), "max_backoff", cfg.Timing.MaxBackoff.String(),
 		"timer_poll", cfg.TimerPoll.String(), "timer_batch", cfg.TimerBatch,
-		"consumer_concurrency", cfg.ConsumerConcurrency, "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"consumer_concurrency", cfg.ConsumerConcurrency, "users_url", cfg.UsersURL, "catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
@@ -148,6 +153,15 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	bus.OnHandled(sw.ConsumerHook)
 
 	svc := orders.NewService(pgstore.New(pool, cfg.Timing.StepTimeout), cfg.Timing, log)
+	// POST /admin/rebuild-copies: the copies from the owners' exports plus the streams' tails.
+	hc := httpx.NewClient(30 * time.Second)
+	usersFeed, catalogFeed := consumer.CopyFeeds(service)
+	svc.SetCopySources(orders.CopySources{
+		Rebuilder: rebuild.New(bus.JetStream(), 500, log),
+		Addresses: rebuild.HTTPExport[rebuild.AddressRecord]{URL: cfg.UsersURL + "/export/addresses", Client: hc},
+		Products:  rebuild.HTTPExport[rebuild.ProductRecord]{URL: cfg.CatalogURL + "/export/products", Client: hc},
+		Users:     usersFeed, Catalog: catalogFeed,
+	})
 
 	// Background work runs on a context of its own, stopped after the HTTP server, so
 	// commands of the last requests still go out.

@@ -150,3 +150,18 @@ func (g *Group) Stop(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// CopyFeeds returns the copy consumers of Specs(prefix) as the feeds a rebuild of the
+// copies replays (same streams, subjects and inbox consumer names as the live ones).
+func CopyFeeds(prefix string) (users, catalog orders.Feed) {
+	for _, sp := range Specs(prefix) {
+		f := orders.Feed{Stream: sp.Stream, Consumer: sp.Durable, Subjects: sp.Subjects}
+		switch sp.Stream {
+		case broker.StreamName("users"):
+			users = f
+		case broker.StreamName("catalog"):
+			catalog = f
+		}
+	}
+	return users, catalog
+}

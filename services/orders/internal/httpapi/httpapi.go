@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"polyshop/services/orders/internal/orders"
 	"polyshop/shared/httpx"
+	"polyshop/shared/rebuild"
 )
 
 // API serves the orders service's HTTP endpoints.
@@ -45,6 +47,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /faults", h(a.getFaults))
 	mux.Handle("PUT /faults", h(a.putFaults))
 	mux.Handle("DELETE /faults", h(a.deleteFaults))
+	mux.Handle("POST /admin/rebuild-copies", h(a.rebuildCopies))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	return httpx.Standard("orders", a.log, a.reg, mux)
 }
@@ -255,9 +258,32 @@ func problem(err error) error {
 		return httpx.BadRequest("The request is not valid.", httpx.FieldError{Field: bad.Field, Reason: bad.Reason})
 	case errors.Is(err, orders.ErrNotFound):
 		return httpx.NotFound("No such order.")
+	case errors.Is(err, orders.ErrRebuildRunning):
+		return httpx.Conflict("A rebuild of the local copies is already running.")
+	case errors.Is(err, rebuild.ErrTailGone):
+		return httpx.Conflict("The stream no longer holds the start of the rebuild's tail (retention removed it meanwhile); run the rebuild again.")
+	case isUnavailable(err):
+		return httpx.Unavailable("An owner's export (users or catalog) is unavailable; retry shortly.")
 	case errors.Is(err, orders.ErrKeyReused):
 		return httpx.Unprocessable("This Idempotency-Key was already used for an order with different items.",
 			httpx.FieldError{Field: "Idempotency-Key", Reason: "already used by this user for different items; use a new key for a new order"})
 	}
 	return err
+}
+
+// isUnavailable reports whether err is an owner's export that failed (5xx) or did not answer.
+func isUnavailable(err error) bool {
+	var herr *httpx.Error
+	var uerr *url.Error
+	return (errors.As(err, &herr) && herr.Status >= 500) || errors.As(err, &uerr)
+}
+
+// rebuildCopies serves POST /admin/rebuild-copies: the local copies from the owners'
+// exports plus the streams' tails (orders.Service.RebuildCopies).
+func (a *API) rebuildCopies(w http.ResponseWriter, r *http.Request) error {
+	rep, err := a.svc.RebuildCopies(r.Context())
+	if err != nil {
+		return problem(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, rep)
 }

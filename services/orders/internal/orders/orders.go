@@ -232,6 +232,14 @@ type CopyChange struct {
 	Product Product
 }
 
+// VersionedChange is a CopyChange from an owner's export record: the aggregate's whole
+// state at Version, under the aggregate key Key (pginbox.StateKey).
+type VersionedChange struct {
+	Key     string
+	Version int64
+	Change  CopyChange
+}
+
 // CopyKind says which local copy a CopyChange touches and how.
 type CopyKind int
 
@@ -242,6 +250,9 @@ const (
 	CustomerDeleted
 	ProductUpserted
 	ProductDeleted
+	// CustomerReplaced sets the customer's copy to Address (nil: none), from a users
+	// export record (a rebuild), unlike CustomerRegistered which keeps an existing row.
+	CustomerReplaced
 )
 
 // SagaFunc is a transition: it changes s (locked by the Store) given the database's clock
@@ -281,6 +292,10 @@ type Store interface {
 	// ApplyCopy applies a change to a local copy, guarded by pginbox.Advance for e in the
 	// same transaction (a duplicate or stale event changes nothing).
 	ApplyCopy(ctx context.Context, consumer string, e events.Envelope, c CopyChange) error
+	// ApplyCopyState applies each change of a page of an owner's export records (a
+	// rebuild), each guarded by pginbox.AdvanceState for its aggregate key and version in
+	// its own transaction (a record older than what the copy has changes nothing).
+	ApplyCopyState(ctx context.Context, consumer string, changes []VersionedChange) error
 	// Get returns an order with its items and steps.
 	Get(ctx context.Context, id string) (Order, error)
 	// List returns orders newest first.

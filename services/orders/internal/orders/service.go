@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,6 +33,9 @@ type Service struct {
 	store Store
 	m     *Machine
 	log   *slog.Logger
+	// copies and rebuilding: RebuildCopies (rebuild.go).
+	copies     *CopySources
+	rebuilding sync.Mutex
 }
 
 // NewService returns a Service over store with the saga timing t.

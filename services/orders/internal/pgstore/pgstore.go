@@ -363,46 +363,82 @@ func (s *Store) ApplyCopy(ctx context.Context, consumer string, e events.Envelop
 		if err != nil || !apply {
 			return err
 		}
-		switch c.Kind {
-		case orders.CustomerRegistered:
-			_, err = tx.Exec(ctx, `INSERT INTO customers (user_id) VALUES ($1) ON CONFLICT DO NOTHING`, c.UserID)
-		case orders.CustomerAddressChanged:
-			a := c.Address
-			_, err = tx.Exec(ctx, `INSERT INTO customers (user_id, street, city, postal_code, country, updated_at)
-				VALUES ($1, $2, $3, $4, $5, now())
-				ON CONFLICT (user_id) DO UPDATE SET street = EXCLUDED.street, city = EXCLUDED.city,
-					postal_code = EXCLUDED.postal_code, country = EXCLUDED.country, updated_at = now()`,
-				c.UserID, a.Street, a.City, a.PostalCode, a.Country)
-		case orders.CustomerDeleted:
-			if _, err = tx.Exec(ctx, `DELETE FROM customers WHERE user_id = $1`, c.UserID); err != nil {
-				break
-			}
-			// One statement, each row judged on its latest version under its lock: a
-			// terminal order loses its address now, a pending one when it ends.
-			_, err = tx.Exec(ctx, `UPDATE orders SET
-				street = CASE WHEN status = 'PENDING' THEN street END,
-				city = CASE WHEN status = 'PENDING' THEN city END,
-				postal_code = CASE WHEN status = 'PENDING' THEN postal_code END,
-				country = CASE WHEN status = 'PENDING' THEN country END,
-				erase_address = (status = 'PENDING')
-				WHERE user_id = $1`, c.UserID)
-		case orders.ProductUpserted:
-			p := c.Product
-			_, err = tx.Exec(ctx, `INSERT INTO products (product_id, name, price_amount, currency, updated_at)
-				VALUES ($1, $2, $3, $4, now())
-				ON CONFLICT (product_id) DO UPDATE SET name = EXCLUDED.name, price_amount = EXCLUDED.price_amount,
-					currency = EXCLUDED.currency, updated_at = now()`,
-				p.ID, p.Name, p.Price.Amount, p.Price.Currency)
-		case orders.ProductDeleted:
-			_, err = tx.Exec(ctx, `INSERT INTO products (product_id, name, price_amount, currency, deleted_at, updated_at)
-				VALUES ($1, '', 0, '', now(), now())
-				ON CONFLICT (product_id) DO UPDATE SET deleted_at = now(), updated_at = now()`, c.Product.ID)
-		default:
-			return fmt.Errorf("apply copy: unknown kind %d", c.Kind)
-		}
-		if err != nil {
+		if err := applyCopy(ctx, tx, c); err != nil {
 			return fmt.Errorf("apply %s: %w", e.Type, err)
 		}
 		return nil
 	})
+}
+
+// ApplyCopyState implements orders.Store.
+func (s *Store) ApplyCopyState(ctx context.Context, consumer string, changes []orders.VersionedChange) error {
+	for _, vc := range changes {
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			apply, err := pginbox.AdvanceState(ctx, tx, consumer, vc.Key, vc.Version)
+			if err != nil || !apply {
+				return err
+			}
+			return applyCopy(ctx, tx, vc.Change)
+		})
+		if err != nil {
+			return fmt.Errorf("apply %s at version %d: %w", vc.Key, vc.Version, err)
+		}
+	}
+	return nil
+}
+
+// applyCopy writes one change to a local copy inside tx.
+func applyCopy(ctx context.Context, tx pgx.Tx, c orders.CopyChange) error {
+	var err error
+	switch c.Kind {
+	case orders.CustomerRegistered:
+		_, err = tx.Exec(ctx, `INSERT INTO customers (user_id) VALUES ($1) ON CONFLICT DO NOTHING`, c.UserID)
+	case orders.CustomerAddressChanged:
+		a := c.Address
+		_, err = tx.Exec(ctx, `INSERT INTO customers (user_id, street, city, postal_code, country, updated_at)
+			VALUES ($1, $2, $3, $4, $5, now())
+			ON CONFLICT (user_id) DO UPDATE SET street = EXCLUDED.street, city = EXCLUDED.city,
+				postal_code = EXCLUDED.postal_code, country = EXCLUDED.country, updated_at = now()`,
+			c.UserID, a.Street, a.City, a.PostalCode, a.Country)
+	case orders.CustomerDeleted:
+		if _, err = tx.Exec(ctx, `DELETE FROM customers WHERE user_id = $1`, c.UserID); err != nil {
+			break
+		}
+		// One statement, each row judged on its latest version under its lock: a
+		// terminal order loses its address now, a pending one when it ends.
+		_, err = tx.Exec(ctx, `UPDATE orders SET
+			street = CASE WHEN status = 'PENDING' THEN street END,
+			city = CASE WHEN status = 'PENDING' THEN city END,
+			postal_code = CASE WHEN status = 'PENDING' THEN postal_code END,
+			country = CASE WHEN status = 'PENDING' THEN country END,
+			erase_address = (status = 'PENDING')
+			WHERE user_id = $1`, c.UserID)
+	case orders.ProductUpserted:
+		p := c.Product
+		_, err = tx.Exec(ctx, `INSERT INTO products (product_id, name, price_amount, currency, updated_at)
+			VALUES ($1, $2, $3, $4, now())
+			ON CONFLICT (product_id) DO UPDATE SET name = EXCLUDED.name, price_amount = EXCLUDED.price_amount,
+				currency = EXCLUDED.currency, updated_at = now()`,
+			p.ID, p.Name, p.Price.Amount, p.Price.Currency)
+	case orders.ProductDeleted:
+		// The row stays (named in the 422 of an order for it); a record brings the name.
+		p := c.Product
+		_, err = tx.Exec(ctx, `INSERT INTO products (product_id, name, price_amount, currency, deleted_at, updated_at)
+			VALUES ($1, $2, $3, $4, now(), now())
+			ON CONFLICT (product_id) DO UPDATE SET deleted_at = now(), updated_at = now()`,
+			p.ID, p.Name, max(p.Price.Amount, 0), p.Price.Currency)
+	case orders.CustomerReplaced:
+		var street, city, postal, country *string
+		if a := c.Address; a != nil {
+			street, city, postal, country = &a.Street, &a.City, &a.PostalCode, &a.Country
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO customers (user_id, street, city, postal_code, country, updated_at)
+			VALUES ($1, $2, $3, $4, $5, now())
+			ON CONFLICT (user_id) DO UPDATE SET street = EXCLUDED.street, city = EXCLUDED.city,
+				postal_code = EXCLUDED.postal_code, country = EXCLUDED.country, updated_at = now()`,
+			c.UserID, street, city, postal, country)
+	default:
+		return fmt.Errorf("apply copy: unknown kind %d", c.Kind)
+	}
+	return err
 }
