@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -36,14 +40,11 @@ func TestEveryEngineAnswersEveryWorkload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.engine, func(t *testing.T) {
+			cfg := cfg
 			if tt.engine == "mongo" {
-				// The harness's FerretDB runs only while ./scripts/bench does.
-				u, _ := url.Parse(testenv.Getenv("BENCH_MONGODB_URI"))
-				if c, err := net.DialTimeout("tcp", u.Host, time.Second); err != nil {
-					t.Skipf("no FerretDB of the harness on %s (./scripts/bench starts one for its run)", u.Host)
-				} else {
-					c.Close()
-				}
+				// The harness's FerretDB runs only while ./scripts/bench does; otherwise the
+				// test runs one of its own the same way, on a free port.
+				cfg.getenv = benchFerretDB(t)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
@@ -97,5 +98,60 @@ func TestDatasetIsTheSameForTheSameSeed(t *testing.T) {
 	}
 	if len(cats) != a.Categories {
 		t.Errorf("%d categories used, want %d", len(cats), a.Categories)
+	}
+}
+
+// benchFerretDB returns a getenv whose BENCH_MONGODB_URI reaches the harness's FerretDB:
+// the one ./scripts/bench runs when it is up, else one this test starts from the stack's
+// build (.polyshop/bin/ferretdb) over the bench role's PostgreSQL database, stopped at the
+// end of the test.
+func benchFerretDB(t *testing.T) func(string) string {
+	t.Helper()
+	u, err := url.Parse(testenv.Getenv("BENCH_MONGODB_URI"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
+		c.Close()
+		return testenv.Getenv
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, ".polyshop", "bin", "ferretdb")
+	if _, err := os.Stat(bin); err != nil {
+		testenv.Require(t, "ferretdb", err) // ./scripts/stack up builds it
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	pg := fmt.Sprintf("postgres://127.0.0.1:%s/bench?sslmode=disable", testenv.Getenv("POLYSHOP_PG_PORT"))
+	cmd := exec.Command(bin, "serve", "-listen", addr, "-postgresql-url", pg)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the test's FerretDB did not listen on %s", addr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	u.Host = addr
+	uri := u.String()
+	return func(k string) string {
+		if k == "BENCH_MONGODB_URI" {
+			return uri
+		}
+		return testenv.Getenv(k)
 	}
 }
