@@ -100,7 +100,9 @@ const routes = [
 const cleanups = [];
 export function onLeave(fn) { cleanups.push(fn); }
 
+let generation = 0;
 async function route() {
+  const gen = ++generation;
   while (cleanups.length) { try { cleanups.pop()(); } catch { /* ignore */ } }
   const [path, qs] = (location.hash || '#/').split('?');
   const q = Object.fromEntries(new URLSearchParams(qs || ''));
@@ -121,8 +123,10 @@ async function route() {
     }
     try {
       const nodes = await view(m, q);
-      main.replaceChildren(...[].concat(nodes));
+      if (gen !== generation) return; // a later navigation owns the page now
+      main.replaceChildren(...[].concat(nodes).filter((n) => n !== null && n !== undefined && n !== false));
     } catch (err) {
+      if (gen !== generation) return;
       main.replaceChildren(h('h1', {}, 'Something went wrong'), problemBox(err));
     }
     document.title = `${main.querySelector('h1')?.textContent || 'Polyshop'} — Polyshop`;

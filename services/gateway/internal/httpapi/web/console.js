@@ -5,13 +5,21 @@ import { onLeave } from './app.js';
 import { stepsList } from './shop.js';
 import { eventLine } from './live.js';
 
-async function part(title, id, load, render) {
-  const sec = h('section', { 'aria-labelledby': id }, h('h2', { id }, title));
-  try {
-    sec.append(...[].concat(render(await load())));
-  } catch (err) {
-    sec.append(problemBox(err));
-  }
+/** part renders a section at once and fills it when its source answers, so one slow
+ * source (search drift, say) never holds the others back. */
+function part(title, id, load, render) {
+  const body = h('div', { 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
+  const sec = h('section', { 'aria-labelledby': id, id: `${id}-s` }, h('h2', { id }, title), body);
+  sec.refresh = async () => {
+    try {
+      const nodes = [].concat(render(await load())).filter(Boolean);
+      body.replaceChildren(...nodes);
+    } catch (err) {
+      body.replaceChildren(problemBox(err));
+    }
+    body.removeAttribute('aria-busy');
+  };
+  sec.refresh();
   return sec;
 }
 
@@ -67,19 +75,15 @@ function outbox(o) {
 }
 
 export async function overview() {
-  const wrap = h('div', { id: 'console' });
-  async function load() {
-    const secs = await Promise.all([
-      part('Sagas', 'c-sagas', () => api('GET', '/api/admin/sagas'), sagas),
-      part('Broker: consumer lag, streams, dead letters', 'c-broker', () => api('GET', '/api/admin/broker'), broker),
-      part('Outbox', 'c-outbox', () => api('GET', '/api/admin/outbox'), outbox),
-      part('Search drift', 'c-drift', () => api('GET', '/api/admin/drift'), drift),
-      part('Health', 'c-health', () => api('GET', '/api/admin/health'), health),
-    ]);
-    wrap.replaceChildren(...secs);
-  }
-  await load();
-  const t = setInterval(() => load().catch(() => {}), 5000);
+  const secs = [
+    part('Sagas', 'c-sagas', () => api('GET', '/api/admin/sagas'), sagas),
+    part('Broker: consumer lag, streams, dead letters', 'c-broker', () => api('GET', '/api/admin/broker'), broker),
+    part('Outbox', 'c-outbox', () => api('GET', '/api/admin/outbox'), outbox),
+    part('Search drift', 'c-drift', () => api('GET', '/api/admin/drift'), drift),
+    part('Health', 'c-health', () => api('GET', '/api/admin/health'), health),
+  ];
+  const wrap = h('div', { id: 'console' }, secs);
+  const t = setInterval(() => secs.forEach((s) => s.refresh()), 5000);
   onLeave(() => clearInterval(t));
   return [h('h1', {}, 'Consistency console'), h('p', {}, h('a', { href: '#/console/datamap' }, 'Data map'), ' · refreshes every 5 s'), wrap];
 }

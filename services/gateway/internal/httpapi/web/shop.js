@@ -256,7 +256,7 @@ export async function order(id) {
   async function load() {
     const o = await api('GET', `/api/orders/${encodeURIComponent(id)}`);
     final = o.status !== 'PENDING';
-    head.replaceChildren(
+    head.replaceChildren(...[
       h('p', {}, 'Status: ', h('strong', { class: `badge status-${o.status}`, id: 'order-status' }, o.status),
         o.cancelReason ? h('span', { id: 'cancel-reason' }, ` — reason: ${o.cancelReason}`) : null,
         final ? null : h('span', { class: 'muted' }, ' (updating live)')),
@@ -267,7 +267,7 @@ export async function order(id) {
       h('dl', {},
         h('dt', {}, 'Customer'), h('dd', {}, o.customer ? `${o.customer.name} <${o.customer.email}>` : o.degraded?.includes('users') ? 'unavailable (users service degraded)' : '—'),
         h('dt', {}, 'Ship to'), h('dd', {}, o.shippingAddress ? `${o.shippingAddress.street}, ${o.shippingAddress.postalCode} ${o.shippingAddress.city}, ${o.shippingAddress.country}` : '—'),
-        h('dt', {}, 'Payment'), h('dd', { id: 'payment' }, o.payment ? `${o.payment.status} ${money(o.payment.amount)}${o.payment.refunded ? ` · refunded ${money(o.payment.refunded)}` : ''}${o.payment.reason ? ` · ${o.payment.reason}` : ''}` : o.degraded?.includes('payments') ? 'unavailable (payments service degraded)' : 'none')));
+        h('dt', {}, 'Payment'), h('dd', { id: 'payment' }, o.payment ? `${o.payment.status} ${money(o.payment.amount)}${o.payment.refunded ? ` · refunded ${money(o.payment.refunded)}` : ''}${o.payment.reason ? ` · ${o.payment.reason}` : ''}` : o.degraded?.includes('payments') ? 'unavailable (payments service degraded)' : 'none'))].filter(Boolean));
     steps.querySelector('#steps').replaceChildren(stepsList(o.steps));
     return o;
   }
