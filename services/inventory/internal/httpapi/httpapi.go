@@ -55,6 +55,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /stock/{productId}/ledger", biz(a.ledger))
 	mux.Handle("GET /reservations", biz(a.reservations))
 	mux.Handle("GET /export/stock", biz(a.exportStock))
+	mux.Handle("GET /ledgers", biz(a.ledgers))
 	mux.Handle("GET /faults", h(a.getFaults))
 	mux.Handle("PUT /faults", h(a.putFaults))
 	mux.Handle("DELETE /faults", h(a.deleteFaults))
