@@ -65,14 +65,16 @@ type paymentList struct {
 }
 
 func (a *API) listPayments(w http.ResponseWriter, r *http.Request) error {
+	if !r.URL.Query().Has("orderId") {
+		return a.allPayments(w, r) // operator: every payment, paged (list.go)
+	}
 	ps, err := a.svc.ByOrder(r.Context(), r.URL.Query().Get("orderId"))
 	if err != nil {
 		return problem(err)
 	}
 	out := paymentList{Items: make([]paymentJSON, len(ps))}
 	for i, p := range ps {
-		out.Items[i] = paymentJSON{ID: p.ID, OrderID: p.OrderID, UserID: p.UserID, Amount: p.Amount,
-			Status: string(p.Status), Refunded: p.Refunded, Reason: p.Reason, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		out.Items[i] = toJSON(p)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, out)
 }

@@ -154,7 +154,7 @@ func TestErrors(t *testing.T) {
 		status                   int
 		field                    string
 	}{
-		{"orderId missing", "GET", "/payments", "", 422, "orderId"},
+		{"orderId empty", "GET", "/payments?orderId=", "", 422, "orderId"},
 		{"orderId not a uuid", "GET", "/payments?orderId=42", "", 422, "orderId"},
 		{"declineRate above 1", "PUT", "/faults", `{"declineRate": 1.5}`, 422, "declineRate"},
 		{"errorRate negative", "PUT", "/faults", `{"errorRate": -0.1}`, 422, "errorRate"},

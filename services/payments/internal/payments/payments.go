@@ -82,6 +82,9 @@ type Store interface {
 	Update(ctx context.Context, orderID string, fn UpdateFunc) error
 	// ByOrder returns the payments of an order (zero or one), as stored.
 	ByOrder(ctx context.Context, orderID string) ([]Payment, error)
+	// List returns up to limit payments with ids after after ("" for the first), in id
+	// order; one consistent read per call.
+	List(ctx context.Context, after string, limit int) ([]Payment, error)
 	// Faults returns the stored fault switches (all zero when never set).
 	Faults(ctx context.Context) (Faults, error)
 	// SetFaults stores f.
