@@ -405,6 +405,10 @@ func TestE2EOrderSaga(t *testing.T) {
 		c := c.with(t)
 		id, _ := c.product(admin, 1000, 4)
 		c.faults(admin, map[string]any{"payments": map[string]any{"down": true}, "saga": map[string]any{"stepTimeoutMs": 2000}})
+		// payments' consumers read the stored down switch about once a second
+		// (PAYMENTS_FAULT_POLL, 1s) and detach then; an order placed before that would be
+		// charged. Wait for the switch to act, not for an outcome.
+		time.Sleep(2500 * time.Millisecond)
 		oid := c.place(token, "k-"+randomHex(t), orderLine{id, 3})
 		if o, body := c.getOrder(token, oid); !slices.Contains(o.Degraded, "payments") {
 			t.Errorf("order while payments is down = %s, want degraded naming payments", body)
