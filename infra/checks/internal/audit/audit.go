@@ -12,14 +12,19 @@
 //   - ledger: per product, initial + restocked = available + reserved + sold; and, for the
 //     products the caller owns exclusively (a chaos run's), reserved and sold equal the
 //     active and committed reservations of the audited orders;
+//   - ledger: every product inventory knows (GET /ledgers), not only those ordered;
+//   - payments: every payment (GET /payments, all pages) belongs to an order that orders
+//     knows, and refunds no more than it charged, in the charge's currency;
 //   - outbox: no owner's oldest pending event older than a bound;
-//   - dlq: no dead letter beyond a baseline.
+//   - dlq: no dead letter beyond a baseline unless explained (Config.Explained; letters
+//     dropped with ./scripts/dlq drop are gone and count no more).
 package audit
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,6 +52,12 @@ type Config struct {
 	// DLQBaseline is each DLQ stream's last sequence before the run; dead letters up to it
 	// are not counted (nil: every dead letter counts).
 	DLQBaseline map[string]uint64
+	// Services are the base URLs of the services whose dead letters the audit lists
+	// (GET /admin/dlq, shared/admin) by service name; a DLQ_<SERVICE> stream of a service
+	// not named here is only counted, and its letters cannot be explained.
+	Services map[string]string
+	// Explained are dead letters kept on purpose, with the reason (ParseExplained).
+	Explained map[LetterKey]string
 	// Concurrency of the per-order reads (default 16).
 	Concurrency int
 	// Client is the HTTP client (default: 10 s timeout).
@@ -71,9 +82,11 @@ type Report struct {
 	CancelReasons map[string]int    `json:"cancelReasons"`
 	Pending       []string          `json:"pending"` // not terminal yet (stuck or not)
 	Stuck         []string          `json:"stuck"`
-	Products      int               `json:"products"`
+	Products      int               `json:"products"` // ledgers checked: every product inventory knows
+	Payments      int               `json:"payments"` // payments checked: every payment
 	Outbox        map[string]Outbox `json:"outbox"`
-	DLQ           map[string]uint64 `json:"dlq"` // new dead letters per DLQ stream
+	DLQ           map[string]uint64 `json:"dlq"`          // unexplained dead letters per DLQ stream
+	DLQExplained  int               `json:"dlqExplained"` // dead letters named by Config.Explained
 	Violations    []Violation       `json:"violations"`
 	Took          string            `json:"took"`
 }
@@ -109,6 +122,7 @@ type Order struct {
 // Payment is the part of a payment the audit reads.
 type Payment struct {
 	ID       string `json:"id"`
+	OrderID  string `json:"orderId"`
 	Amount   Money  `json:"amount"`
 	Status   string `json:"status"`
 	Refunded *Money `json:"refunded"`
@@ -129,6 +143,7 @@ type Ledger struct {
 	Reserved  int64  `json:"reserved"`
 	Sold      int64  `json:"sold"`
 	Available int64  `json:"available"`
+	Retired   bool   `json:"retired"`
 }
 
 // Facts are the reads of one order.
@@ -158,10 +173,41 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep := Report{ByStatus: map[string]int{}, CancelReasons: map[string]int{}, Outbox: map[string]Outbox{},
 		DLQ: map[string]uint64{}, Pending: []string{}, Stuck: []string{}, Violations: []Violation{}}
 
-	orders, err := listOrders(ctx, g, cfg.Orders, cfg.Since)
+	// Orders first, then payments: a charge is stored before its order can be CONFIRMED,
+	// so every charge of a listed order is in the later payment list. Every order is
+	// listed (the payments check needs them all); Since limits the per-order checks.
+	all, err := listOrders(ctx, g, cfg.Orders)
 	if err != nil {
 		return rep, err
 	}
+	known := make(map[string]bool, len(all))
+	var orders []Order
+	for _, o := range all {
+		known[o.ID] = true
+		if cfg.Since.IsZero() || !o.CreatedAt.Before(cfg.Since) {
+			orders = append(orders, o)
+		}
+	}
+	pays, err := listAll[Payment](ctx, g, cfg.Payments+"/payments")
+	if err != nil {
+		return rep, err
+	}
+	payByOrder := map[string][]Payment{}
+	for _, p := range pays {
+		payByOrder[p.OrderID] = append(payByOrder[p.OrderID], p)
+		orderKnown := known[p.OrderID]
+		if !orderKnown {
+			// Placed after the order list was read? Ask for that order alone.
+			st, err := g.status(ctx, cfg.Orders+"/orders/"+url.PathEscape(p.OrderID))
+			if err != nil {
+				return rep, err
+			}
+			orderKnown = st == http.StatusOK
+		}
+		rep.Violations = append(rep.Violations, CheckPayment(p, orderKnown)...)
+	}
+	rep.Payments = len(pays)
+
 	facts := make([]Facts, len(orders))
 	var (
 		wg       sync.WaitGroup
@@ -174,15 +220,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			f := Facts{Order: o}
-			var p struct{ Items []Payment }
 			var r struct{ Items []Reservation }
-			err := g.get(ctx, cfg.Payments+"/payments?orderId="+url.QueryEscape(o.ID), &p)
-			if err == nil {
-				err = g.get(ctx, cfg.Inventory+"/reservations?orderId="+url.QueryEscape(o.ID), &r)
-			}
-			f.Payments, f.Reservations = p.Items, r.Items
-			facts[i] = f
+			err := g.get(ctx, cfg.Inventory+"/reservations?orderId="+url.QueryEscape(o.ID), &r)
+			facts[i] = Facts{Order: o, Payments: payByOrder[o.ID], Reservations: r.Items}
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -198,7 +238,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 
 	now := time.Now()
-	products := map[string]bool{}
 	for _, f := range facts {
 		o := f.Order
 		rep.Orders++
@@ -212,30 +251,26 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				rep.Stuck = append(rep.Stuck, o.ID)
 			}
 		}
-		for _, it := range o.Items {
-			products[it.ProductID] = true
-		}
 		rep.Violations = append(rep.Violations, CheckOrder(f, now, cfg.StuckAfter)...)
 	}
 
+	// Every product's ledger, not only the ordered ones.
+	ledgers, err := listAll[Ledger](ctx, g, cfg.Inventory+"/ledgers")
+	if err != nil {
+		return rep, err
+	}
 	exact := map[string]bool{}
 	for _, p := range cfg.ExactProducts {
 		exact[p] = true
-		products[p] = true
 	}
-	ids := make([]string, 0, len(products))
-	for p := range products {
-		ids = append(ids, p)
+	for _, l := range ledgers {
+		rep.Violations = append(rep.Violations, CheckLedger(l, facts, exact[l.ProductID])...)
+		delete(exact, l.ProductID)
 	}
-	sort.Strings(ids)
-	rep.Products = len(ids)
-	for _, id := range ids {
-		var l Ledger
-		if err := g.get(ctx, cfg.Inventory+"/stock/"+url.PathEscape(id)+"/ledger", &l); err != nil {
-			return rep, err
-		}
-		rep.Violations = append(rep.Violations, CheckLedger(l, facts, exact[id])...)
+	for _, p := range sortedKeys(exact) {
+		rep.Violations = append(rep.Violations, Violation{Kind: "ledger", IDs: []string{p}, Detail: "inventory has no ledger for this product"})
 	}
+	rep.Products = len(ledgers)
 
 	for name, base := range map[string]string{"orders": cfg.Orders, "inventory": cfg.Inventory, "payments": cfg.Payments} {
 		var ob Outbox
@@ -255,14 +290,29 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return rep, err
 		}
 		for stream, st := range state {
-			n := st.Messages // without a baseline: every dead letter still stored
-			if cfg.DLQBaseline != nil {
-				n = min(st.Messages, st.LastSeq-min(st.LastSeq, cfg.DLQBaseline[stream]))
+			if st.Messages == 0 {
+				continue
 			}
+			baseline := cfg.DLQBaseline[stream] // 0 without a baseline: every letter counts
+			service := strings.ToLower(strings.TrimPrefix(stream, "DLQ_"))
+			if base, ok := cfg.Services[service]; ok {
+				letters, err := deadLetters(ctx, g, base)
+				if err != nil {
+					return rep, err
+				}
+				v, explained := CheckDLQ(service, letters, baseline, cfg.Explained)
+				rep.DLQExplained += explained
+				if v != nil {
+					rep.DLQ[stream] = uint64(len(v.IDs) - 1)
+					rep.Violations = append(rep.Violations, *v)
+				}
+				continue
+			}
+			n := min(st.Messages, st.LastSeq-min(st.LastSeq, baseline))
 			if n > 0 {
 				rep.DLQ[stream] = n
 				rep.Violations = append(rep.Violations, Violation{Kind: "dlq", IDs: []string{stream},
-					Detail: fmt.Sprintf("%d dead letters (last sequence %d); inspect, replay or purge them", n, st.LastSeq)})
+					Detail: fmt.Sprintf("%d dead letters (last sequence %d); inspect, replay or drop them (./scripts/dlq)", n, st.LastSeq)})
 			}
 		}
 	}
@@ -402,7 +452,7 @@ func reservationIDs(rs []Reservation) []string {
 	return out
 }
 
-func listOrders(ctx context.Context, g getter, base string, since time.Time) ([]Order, error) {
+func listOrders(ctx context.Context, g getter, base string) ([]Order, error) {
 	var out []Order
 	cursor := ""
 	for {
@@ -417,17 +467,46 @@ func listOrders(ctx context.Context, g getter, base string, since time.Time) ([]
 		if err := g.get(ctx, u, &page); err != nil {
 			return nil, err
 		}
-		for _, o := range page.Items {
-			if !since.IsZero() && o.CreatedAt.Before(since) {
-				return out, nil // newest first: the rest is older
-			}
-			out = append(out, o)
-		}
+		out = append(out, page.Items...)
 		if page.NextCursor == "" {
 			return out, nil
 		}
 		cursor = page.NextCursor
 	}
+}
+
+// listAll reads every page of an owner's paged list (?cursor=&limit=, {items, nextCursor}:
+// inventory's /ledgers, payments' /payments).
+func listAll[T any](ctx context.Context, g getter, base string) ([]T, error) {
+	var out []T
+	cursor := ""
+	for {
+		u := base + "?limit=1000"
+		if cursor != "" {
+			u += "&cursor=" + url.QueryEscape(cursor)
+		}
+		var page struct {
+			Items      []T
+			NextCursor string
+		}
+		if err := g.get(ctx, u, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.NextCursor == "" || len(page.Items) == 0 {
+			return out, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // StreamState is a stream's message count and last sequence.
@@ -463,6 +542,29 @@ func DLQState(ctx context.Context, hc *http.Client, monitor string) (map[string]
 
 type getter struct{ hc *http.Client }
 
+// status answers the status of GET u once it is not a 5xx (retrying like get): 200 or 404
+// for an order that exists or not.
+func (g getter) status(ctx context.Context, u string) (int, error) {
+	err := g.get(ctx, u, &json.RawMessage{})
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return http.StatusOK, nil
+}
+
+// statusError is a 4xx answer.
+type statusError struct {
+	u    string
+	code int
+	body []byte
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("GET %s = %d %s", e.u, e.code, e.body) }
+
 func (g getter) get(ctx context.Context, u string, out any) error {
 	var last error
 	for attempt := range 5 { // an owner restarting (chaos) answers again within seconds
@@ -489,7 +591,7 @@ func (g getter) get(ctx context.Context, u string, out any) error {
 			continue
 		}
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s = %d %s", u, resp.StatusCode, bytes.TrimSpace(b))
+			return &statusError{u: u, code: resp.StatusCode, body: bytes.TrimSpace(b)}
 		}
 		return json.Unmarshal(b, out)
 	}
