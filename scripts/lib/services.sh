@@ -61,7 +61,23 @@ service_ready() {
 # services_start [svc...] — starts each service (default: all present) under a supervisor
 # (scripts/lib/supervise), which restarts it when it exits unexpectedly. The service's pid
 # is in $RUN/svc-<name>.pid, the supervisor's in $RUN/sup-<name>.pid.
+# services_lock — held while services are started or stopped, so that two runners at once
+# (a test run and a person's ./scripts/up) cannot both start a supervisor for one service.
+services_lock() {
+	exec {_services_lock_fd}>"$RUN/services.lock"
+	flock "$_services_lock_fd"
+}
+services_unlock() { flock -u "$_services_lock_fd" 2>/dev/null || true; }
+
 services_start() {
+	services_lock
+	_services_start "$@"
+	local rc=$?
+	services_unlock
+	return $rc
+}
+
+_services_start() {
 	local s addr
 	local list=("$@")
 	((${#list[@]})) || mapfile -t list < <(services_present)
@@ -98,6 +114,12 @@ services_wait() {
 # services_stop [svc...] — stops each service (default: all, in reverse start order) on
 # purpose: its supervisor is told first (a stop marker), so it does not restart it.
 services_stop() {
+	services_lock
+	_services_stop "$@"
+	services_unlock
+}
+
+_services_stop() {
 	local i s list=("$@")
 	if ((${#list[@]} == 0)); then
 		for ((i = ${#ALL_SERVICES[@]} - 1; i >= 0; i--)); do list+=("${ALL_SERVICES[i]}"); done
