@@ -18,8 +18,9 @@
 // The CONFIRMED time is the order's updatedAt when it is first seen CONFIRMED (the saga
 // writes it on the transition; the server's clock is this machine's), so the figure does
 // not depend on how often orderbench polls. Outcomes are polled with the customers' own
-// order lists (GET /api/orders, newest first, a request per customer per -poll), not the composed
-// per-order read, to keep the benchmark's own load small.
+// order lists (GET /api/orders?limit=100, newest first, one request per customer per -poll,
+// up to 3 pages while an open order is further down), not the composed per-order read, to
+// keep the benchmark's own load small.
 package main
 
 import (
@@ -64,7 +65,7 @@ func main() {
 	flag.StringVar(&rates, "rates", "10,25,50,100", "comma-separated arrival rates, orders per second")
 	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long each rate sends orders")
 	flag.DurationVar(&cfg.drain, "drain", 60*time.Second, "how long to wait after a rate for its orders to end")
-	flag.DurationVar(&cfg.poll, "poll", 100*time.Millisecond, "how often each customer's order list is polled")
+	flag.DurationVar(&cfg.poll, "poll", 250*time.Millisecond, "how often each customer's order list is polled")
 	flag.IntVar(&cfg.users, "users", 5, "customers placing the orders (round robin)")
 	flag.StringVar(&cfg.state, "state", "", "file listing the customers of earlier runs, reused (none: sign up anew)")
 	flag.IntVar(&cfg.products, "products", 10, "products ordered (round robin, one unit each)")
@@ -392,12 +393,12 @@ func (cu *customer) poll(ctx context.Context, c client, interval time.Duration) 
 		// Newest first: page on while an open order has not been seen yet (bounded).
 		cursor := ""
 		seen := map[string]bool{}
-		for page := 0; open > 0 && page < 5 && ctx.Err() == nil; page++ {
+		for page := 0; open > 0 && page < 3 && ctx.Err() == nil; page++ {
 			var p struct {
 				Items      []orderView
 				NextCursor string
 			}
-			path := "/api/orders?limit=50"
+			path := "/api/orders?limit=100"
 			if cursor != "" {
 				path += "&cursor=" + url.QueryEscape(cursor)
 			}
