@@ -191,11 +191,11 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
 	}, reg)
-	// chaos: /faults/chaos and /outbox (operator routes) in front of the API, and the crash
-	// point between a committed POST /orders and its 202.
-	handler := sw.Handler(sw.BeforeResponse(service+"."+chaos.PlacePlaceBeforeReply, func(r *http.Request) bool {
+	// chaos: /faults/chaos and /outbox (operator routes), in the shared middleware like the
+	// API's, and the crash point between a committed POST /orders and its 202.
+	handler := sw.Mount(sw.BeforeResponse(service+"."+chaos.PlacePlaceBeforeReply, func(r *http.Request) bool {
 		return r.Method == http.MethodPost && r.URL.Path == "/orders"
-	})(api.Handler()), pgchaos.OutboxStats(pool))
+	})(api.Handler()), reg, pgchaos.OutboxStats(pool))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: HTTP is down; stop the consumers after their in-flight replies, then the

@@ -169,8 +169,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
 	}, reg)
-	// chaos: /faults/chaos and /outbox (operator routes) in front of the API.
-	handler := sw.Handler(api.Handler(), pgchaos.OutboxStats(pool))
+	// chaos: /faults/chaos and /outbox (operator routes), in the shared middleware like the API's.
+	handler := sw.Mount(api.Handler(), reg, pgchaos.OutboxStats(pool))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: stop taking commands and finish (and acknowledge) those in flight, publish

@@ -54,8 +54,18 @@ func (s *Switches) stateJSON(st State) stateJSON {
 //	GET /outbox            {"pending","oldestPendingAt","oldestPendingAgeSeconds"} (when outbox is set)
 //
 // They are operator routes, like /faults: they stay up while the service's down switch is on.
+//
+// Handler serves them without the shared middleware (no access log, no metrics); services
+// use Mount.
 func (s *Switches) Handler(next http.Handler, outbox OutboxFunc) http.Handler {
 	mux := http.NewServeMux()
+	s.routes(mux, outbox)
+	mux.Handle("/", next)
+	return mux
+}
+
+// routes registers the chaos routes on mux.
+func (s *Switches) routes(mux *http.ServeMux, outbox OutboxFunc) {
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(s.log, fn) }
 	mux.Handle("GET /faults/chaos", h(func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.Refresh(r.Context()); err != nil {
@@ -98,8 +108,6 @@ func (s *Switches) Handler(next http.Handler, outbox OutboxFunc) http.Handler {
 			return httpx.WriteJSON(w, http.StatusOK, st)
 		}))
 	}
-	mux.Handle("/", next)
-	return mux
 }
 
 // BeforeResponse returns middleware that passes crash point name when a request that
