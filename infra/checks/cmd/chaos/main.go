@@ -1,6 +1,7 @@
-// Command chaos drives orders through the gateway at a steady rate while a seeded random
-// schedule arms crash points (shared/chaos), SIGKILLs saga services and stops NATS for up
-// to a minute; then it disarms everything, lets the platform settle and runs the auditor
+// Command chaos drives orders through the gateway at a steady rate while every crash point
+// (shared/chaos) is armed in turn with probability 1 — one service at a time per service,
+// each process left running long enough that the supervisor's backoff stays at 1 s — and a
+// seeded random schedule SIGKILLs saga services and stops NATS for up to a minute; then it disarms everything, lets the platform settle and runs the auditor
 // (internal/audit). It writes a report (markdown and JSON): orders placed, confirmed,
 // cancelled by reason, stuck, violations, crashes by point, kills, outages, time to settle.
 // It exits 1 when the audit finds a violation or a stuck order.
@@ -43,6 +44,8 @@ type config struct {
 	adminEmail, adminPassword string
 	duration, every, settle   time.Duration
 	maxOutage                 time.Duration
+	minUptime, fireTimeout    time.Duration
+	sweep                     bool
 	rate                      float64
 	seed                      uint64
 	duplicates                int
@@ -59,7 +62,10 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 2*time.Minute, "how long orders are driven and faults injected")
 	flag.Float64Var(&cfg.rate, "rate", 5, "orders per second")
 	flag.Uint64Var(&cfg.seed, "seed", 0, "seed of the fault schedule (0: from the clock; printed)")
-	flag.DurationVar(&cfg.every, "every", 4*time.Second, "mean time between injected faults")
+	flag.DurationVar(&cfg.every, "every", 8*time.Second, "mean time between injected faults (SIGKILLs, NATS outages; and crash points when -sweep=false)")
+	flag.BoolVar(&cfg.sweep, "sweep", true, "arm every crash point in turn with probability 1 (false: the random schedule arms random points at random probabilities)")
+	flag.DurationVar(&cfg.minUptime, "min-uptime", 11*time.Second, "a service is crashed or killed only once its process has run this long (the supervisor's backoff resets after 10 s)")
+	flag.DurationVar(&cfg.fireTimeout, "fire-timeout", 30*time.Second, "an armed point that has not fired within this is disarmed and counted as missed")
 	flag.DurationVar(&cfg.maxOutage, "max-outage", 60*time.Second, "longest NATS outage (0: none)")
 	flag.DurationVar(&cfg.settle, "settle", 4*time.Minute, "longest wait for every order to end after the run")
 	flag.IntVar(&cfg.duplicates, "duplicates", 3, "copies of every event and command the relays publish (1..3)")
@@ -107,6 +113,9 @@ type Report struct {
 	Cancelled      map[string]int   `json:"cancelledByReason"`
 	Stuck          int              `json:"stuck"`
 	CrashesByPoint map[string]int64 `json:"crashesByPoint"`
+	ArmedByPoint   map[string]int   `json:"armedByPoint"`  // the sweep's armings (probability 1)
+	MissedByPoint  map[string]int   `json:"missedByPoint"` // armings that did not fire within -fire-timeout
+	KillsSkipped   int              `json:"killsSkipped"`  // SIGKILLs not sent: the process was younger than -min-uptime
 	Kills          map[string]int   `json:"kills"`
 	Outages        []string         `json:"natsOutages"`
 	Restarts       map[string]int   `json:"restarts"`
@@ -122,7 +131,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 	host, _ := os.Hostname()
 	rep := &Report{Seed: cfg.seed, Started: time.Now().UTC(), Machine: machine(host), Duration: cfg.duration.String(),
 		Rate: cfg.rate, Duplicates: cfg.duplicates, Cancelled: map[string]int{}, CrashesByPoint: map[string]int64{},
-		Kills: map[string]int{}, Restarts: map[string]int{}}
+		Kills: map[string]int{}, Restarts: map[string]int{}, ArmedByPoint: map[string]int{}, MissedByPoint: map[string]int{}}
 	var tmu sync.Mutex
 	logf := func(format string, args ...any) {
 		line := fmt.Sprintf("%6.1fs ", time.Since(rep.Started).Seconds()) + fmt.Sprintf(format, args...)
@@ -163,6 +172,17 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 	defer endRun()
 	var wg sync.WaitGroup
 	var omu sync.Mutex
+	up := &uptimes{root: cfg.root}
+	sweeps := newSweepStats()
+	if cfg.sweep {
+		for i, svc := range []string{"inventory", "orders", "payments"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sweep(runCtx, cfg, svc, int((cfg.seed>>(8*i))%16), up, sweeps, logf)
+			}()
+		}
+	}
 	wg.Add(2)
 	go func() { // the orders, at a steady rate
 		defer wg.Done()
@@ -195,10 +215,11 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 	}()
 	go func() { // the fault schedule
 		defer wg.Done()
-		schedule(runCtx, cfg, rep, logf)
+		schedule(runCtx, cfg, rep, up, logf)
 	}()
 	wg.Wait()
 	runEnd := time.Now()
+	rep.ArmedByPoint, rep.MissedByPoint = sweeps.armed, sweeps.missed
 	logf("run over: %d orders placed, %d failed to place; disarming and settling", rep.Placed, rep.PlaceFailed)
 
 	// Heal: NATS up, every service answering, switches cleared.
@@ -257,7 +278,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 
 // schedule injects a fault about every cfg.every until ctx ends: arms a crash point
 // (most often), SIGKILLs a saga service, or stops NATS (at most one outage at a time).
-func schedule(ctx context.Context, cfg config, rep *Report, logf func(string, ...any)) {
+func schedule(ctx context.Context, cfg config, rep *Report, up *uptimes, logf func(string, ...any)) {
 	rng := mrand.New(mrand.NewPCG(cfg.seed, cfg.seed^0x9e3779b97f4a7c15))
 	services := []string{"inventory", "orders", "payments"}
 	var outage sync.WaitGroup
@@ -271,7 +292,11 @@ func schedule(ctx context.Context, cfg config, rep *Report, logf func(string, ..
 			return
 		case <-time.After(wait):
 		}
-		switch r := rng.IntN(10); {
+		r := rng.IntN(10)
+		if cfg.sweep {
+			r = 6 + r*4/10 // the sweep arms the crash points: SIGKILLs (3 in 4) and outages
+		}
+		switch {
 		case r < 6:
 			pt := chaos.Points[rng.IntN(len(chaos.Points))]
 			p := []float64{0.05, 0.2, 0.5, 1}[rng.IntN(4)]
@@ -279,6 +304,13 @@ func schedule(ctx context.Context, cfg config, rep *Report, logf func(string, ..
 			logf("arm %s p=%.2f%s", pt.Name, p, errSuffix(err))
 		case r < 9:
 			svc := services[rng.IntN(len(services))]
+			if u := up.of(svc); u < cfg.minUptime {
+				mu.Lock()
+				rep.KillsSkipped++
+				mu.Unlock()
+				logf("SIGKILL %s skipped: up %s only (min %s)", svc, u.Round(time.Second), cfg.minUptime)
+				continue
+			}
 			err := kill(cfg.root, svc)
 			if err == nil {
 				mu.Lock()
@@ -506,11 +538,20 @@ func markdown(r *Report) string {
 		fmt.Fprintf(&b, "| CANCELLED `%s` | %d |\n", k, r.Cancelled[k])
 	}
 	fmt.Fprintf(&b, "| stuck | %d |\n| violations | %d |\n| time to settle | %.1f s |\n\n", r.Stuck, len(r.Audit.Violations), r.SettleSeconds)
-	fmt.Fprintf(&b, "Crashes by point (the process killed itself there):\n\n| point | crashes |\n|---|---|\n")
+	least := int64(-1)
 	for _, p := range chaos.Points {
-		fmt.Fprintf(&b, "| `%s` | %d |\n", p.Name, r.CrashesByPoint[p.Name])
+		if n := r.CrashesByPoint[p.Name]; least < 0 || n < least {
+			least = n
+		}
 	}
-	fmt.Fprintf(&b, "\nSIGKILLs: %v · supervisor restarts: %v · NATS outages: %v\n", r.Kills, r.Restarts, r.Outages)
+	fmt.Fprintf(&b, "Crashes by point (the process killed itself there; the issue's goal is 100 each, this run's least is %d). "+
+		"Armed: the sweep's armings with probability 1; missed: armings that did not fire within the fire timeout.\n\n"+
+		"| point | crashes | armed | missed |\n|---|---|---|---|\n", least)
+	for _, p := range chaos.Points {
+		fmt.Fprintf(&b, "| `%s` | %d | %d | %d |\n", p.Name, r.CrashesByPoint[p.Name], r.ArmedByPoint[p.Name], r.MissedByPoint[p.Name])
+	}
+	fmt.Fprintf(&b, "\nSIGKILLs: %v (%d skipped: process younger than the minimum uptime) · supervisor restarts: %v · NATS outages: %v\n",
+		r.Kills, r.KillsSkipped, r.Restarts, r.Outages)
 	if len(r.Audit.Violations) > 0 {
 		fmt.Fprintf(&b, "\n## Violations\n\n")
 		for _, v := range r.Audit.Violations {
