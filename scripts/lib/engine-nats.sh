@@ -33,3 +33,10 @@ nats_provision() {
 	# Users and permissions live in nats.conf; streams are created by their owners at start.
 	probe nats "$USERS_NATS_URL"
 }
+
+nats_outdated() {
+	# A server started before infra/nats/nats.conf had the test user (or before its password
+	# was in infra/local.env) refuses it while a service logs in: restart it so it reads the
+	# configuration again (its JetStream store is kept).
+	! probe nats "$TEST_NATS_URL" >/dev/null 2>&1 && probe nats "$USERS_NATS_URL" >/dev/null 2>&1
+}

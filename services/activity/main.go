@@ -139,7 +139,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	svc := activity.NewService(store, log, activity.Options{RecentDays: cfg.RecentDays})
 	// Consumers get a context that the signal does not cancel: they are stopped explicitly,
 	// after the HTTP server, so that their in-flight events are acknowledged.
-	group := consumer.Start(context.WithoutCancel(ctx), nc, svc.Apply, log, consumer.Options{
+	group := consumer.Start(context.WithoutCancel(ctx), nc, svc.Apply, consumer.Options{
 		Concurrency: cfg.ConsumerConcurrency,
 	})
 

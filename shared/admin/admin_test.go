@@ -73,7 +73,7 @@ func letterOf(t *testing.T, h http.Handler, subject string) uint64 {
 
 func TestDeadLetters(t *testing.T) {
 	ctx := context.Background()
-	c := natstest.Conn(t, "USERS_NATS_URL", "users")
+	c := natstest.TestConn(t)
 	stream := natstest.Stream(t, c, "users")
 	if err := c.EnsureDLQ(ctx); err != nil {
 		t.Fatal(err)

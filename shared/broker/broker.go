@@ -211,6 +211,13 @@ func (c *Conn) ensure(ctx context.Context, name, subjects string) error {
 // Nats-Msg-Id: publishing the same event again within DuplicateWindow stores nothing new
 // and still succeeds. Publish is safe for concurrent use.
 func (c *Conn) Publish(ctx context.Context, e events.Envelope) error {
+	return c.PublishOn(ctx, e.NATSSubject(), e)
+}
+
+// PublishOn is Publish on another subject than the event's own: tests use it to send an
+// event of a real type into their own namespace ("test.users.registered.v1", see
+// testenv/natstest), where no live consumer reads it.
+func (c *Conn) PublishOn(ctx context.Context, subject string, e events.Envelope) error {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", e.ID, err)
@@ -223,7 +230,7 @@ func (c *Conn) Publish(ctx context.Context, e events.Envelope) error {
 	if e.CorrelationID != "" {
 		hdr.Set(HeaderCorrelationID, e.CorrelationID)
 	}
-	return c.publish(ctx, e.NATSSubject(), e.ID, body, hdr)
+	return c.publish(ctx, subject, e.ID, body, hdr)
 }
 
 // PublishRaw publishes body on subject with the given headers and waits for JetStream's

@@ -19,7 +19,7 @@ import (
 	"polyshop/shared/testenv/natstest"
 )
 
-// fixture is a connection as "users", the USERS stream and DLQ, and a subject of the test's own.
+// fixture is a connection as the test user, its TEST_USERS stream and DLQ_TEST, and a subject of the test's own.
 type fixture struct {
 	c       *broker.Conn
 	typ     string
@@ -28,7 +28,7 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	c := natstest.Conn(t, "USERS_NATS_URL", "users")
+	c := natstest.TestConn(t)
 	natstest.Stream(t, c, "users")
 	ctx := context.Background()
 	if err := c.EnsureDLQ(ctx); err != nil {
@@ -38,9 +38,9 @@ func setup(t *testing.T) fixture {
 	f := fixture{c: c, typ: typ, subject: events.SubjectFor(typ)}
 	t.Cleanup(func() {
 		// Dead letters this test left behind.
-		s, err := c.JetStream().Stream(ctx, broker.DLQStream("users"))
+		s, err := c.JetStream().Stream(ctx, broker.DLQStream(natstest.User))
 		if err == nil {
-			err = s.Purge(ctx, jetstream.WithPurgeSubject(broker.DLQSubject("users", f.subject)))
+			err = s.Purge(ctx, jetstream.WithPurgeSubject(broker.DLQSubject(natstest.User, f.subject)))
 		}
 		if err != nil {
 			t.Errorf("purge dead letters: %v", err)
@@ -60,8 +60,8 @@ func (f fixture) event(t *testing.T, ctx context.Context, agg string, seq int64)
 
 func (f fixture) consume(t *testing.T, spec broker.ConsumerSpec, h broker.Handler) *broker.Subscription {
 	t.Helper()
-	spec.Stream = "USERS"
-	spec.Durable = natstest.Durable(t, f.c, "USERS", "bt")
+	spec.Stream = natstest.StreamName("users")
+	spec.Durable = natstest.Durable(t, f.c, natstest.StreamName("users"), "bt")
 	spec.Subjects = []string{f.subject}
 	sub, err := f.c.Consume(context.Background(), spec, h)
 	if err != nil {
@@ -176,13 +176,13 @@ func assertNoDeadLetters(t *testing.T, f fixture) {
 func deadLetters(t *testing.T, f fixture) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := context.Background()
-	s, err := f.c.JetStream().Stream(ctx, broker.DLQStream("users"))
+	s, err := f.c.JetStream().Stream(ctx, broker.DLQStream(natstest.User))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []*jetstream.RawStreamMsg
 	for seq := uint64(1); ; {
-		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(broker.DLQSubject("users", f.subject)))
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(broker.DLQSubject(natstest.User, f.subject)))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return out
 		}
@@ -255,7 +255,7 @@ func TestDeadLetter(t *testing.T) {
 			}
 			want := map[string]string{
 				"reason":     tc.wantReason,
-				"stream":     "USERS",
+				"stream":     natstest.StreamName("users"),
 				"consumer":   sub.Durable(),
 				"deliveries": tc.wantDeliv,
 				"subject":    f.subject,
@@ -337,7 +337,7 @@ func TestStopWaitsForInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	started, finished := make(chan struct{}), make(chan struct{})
-	spec := broker.ConsumerSpec{Stream: "USERS", Durable: natstest.Durable(t, f.c, "USERS", "bt"), Subjects: []string{f.subject}}
+	spec := broker.ConsumerSpec{Stream: natstest.StreamName("users"), Durable: natstest.Durable(t, f.c, natstest.StreamName("users"), "bt"), Subjects: []string{f.subject}}
 	sub, err := f.c.Consume(ctx, spec, func(ctx context.Context, e events.Envelope) error {
 		close(started)
 		time.Sleep(300 * time.Millisecond)
@@ -358,7 +358,7 @@ func TestStopWaitsForInFlight(t *testing.T) {
 	default:
 		t.Fatal("Stop returned before the handler finished")
 	}
-	cons, err := f.c.JetStream().Consumer(ctx, "USERS", spec.Durable)
+	cons, err := f.c.JetStream().Consumer(ctx, natstest.StreamName("users"), spec.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}

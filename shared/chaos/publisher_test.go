@@ -20,7 +20,7 @@ import (
 // counts what a consumer of a test-only subject receives: n copies of the same event id,
 // and a relay retry of the same event (same Nats-Msg-Ids) adds nothing.
 func TestDuplicatesReachConsumers(t *testing.T) {
-	c := natstest.Conn(t, "ORDERS_NATS_URL", "orders")
+	c := natstest.TestConn(t)
 	stream := natstest.Stream(t, c, "orders")
 	ctx := context.Background()
 	for _, n := range []int{1, 2, 3} {

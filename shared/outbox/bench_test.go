@@ -62,7 +62,7 @@ func payload(agg string, seq int64) json.RawMessage {
 }
 
 func benchRelay(b *testing.B, owner string, store outbox.Store, commit commitFunc) {
-	c := natstest.Conn(b, fmt.Sprintf("%s_NATS_URL", upper(owner)), owner)
+	c := natstest.TestConn(b)
 	natstest.Stream(b, c, owner)
 	typ := natstest.EventType(b, owner)
 	ctx := context.Background()
@@ -101,16 +101,6 @@ func benchRelay(b *testing.B, owner string, store outbox.Store, commit commitFun
 	cancel()
 	<-done
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i := range b {
-		if b[i] >= 'a' && b[i] <= 'z' {
-			b[i] -= 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 func BenchmarkRelayPostgres(b *testing.B) {
@@ -158,7 +148,7 @@ func BenchmarkRelayRedis(b *testing.B) {
 // BenchmarkRawJetStreamPublish is the ceiling: the same envelope bytes published in a loop,
 // each with its own Nats-Msg-Id and waiting for the PubAck.
 func BenchmarkRawJetStreamPublish(b *testing.B) {
-	c := natstest.Conn(b, "USERS_NATS_URL", "users")
+	c := natstest.TestConn(b)
 	natstest.Stream(b, c, "users")
 	typ := natstest.EventType(b, "users")
 	ctx := context.Background()

@@ -126,10 +126,7 @@ func NewRelay(store Store, pub Publisher, log *slog.Logger, opts ...Option) *Rel
 // rest. When idle it prunes published events older than the retention.
 func (r *Relay) Run(ctx context.Context) error {
 	back := time.Duration(0)
-	publish := r.pub.Publish
-	if r.metrics != nil {
-		publish = r.metrics.publish(r.pub.Publish)
-	}
+	publish := r.publishFunc()
 	for {
 		n, err := r.store.Drain(ctx, r.batch, publish)
 		if ctx.Err() != nil {

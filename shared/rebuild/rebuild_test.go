@@ -55,11 +55,11 @@ func (m *model) apply(_ context.Context, batch []events.Envelope) error {
 // the note up to the stream's end when the tail starts: the events before the note are
 // never read (retention may have removed them; the export holds what they held), events
 // published during the export are in the tail, and an event published during the tail is
-// not applied by it. Test-only event types on the real INVENTORY stream (not one the end-of-run check guards).
+// not applied by it. Test-only event types on the test stream TEST_INVENTORY.
 func TestRunAppliesExportThenTheTailFromTheNotedSequence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nc := natstest.Conn(t, "INVENTORY_NATS_URL", "inventory")
+	nc := natstest.TestConn(t)
 	stream := natstest.Stream(t, nc, "inventory")
 	typ := natstest.EventType(t, "inventory")
 	a, b, c := uuid.NewString(), uuid.NewString(), uuid.NewString()
@@ -121,7 +121,7 @@ func TestRunAppliesExportThenTheTailFromTheNotedSequence(t *testing.T) {
 
 // A stream its owner has not created yet holds nothing: the rebuild is the export alone.
 func TestRunOnAMissingStreamIsTheExportAlone(t *testing.T) {
-	nc := natstest.Conn(t, "INVENTORY_NATS_URL", "inventory")
+	nc := natstest.TestConn(t)
 	src := rebuild.Source{
 		Name: "nosuch", Stream: "NOSUCH_" + strings.ToUpper(uuid.NewString()[:8]), Subjects: []string{"nosuch.x.v1"},
 		Snapshot: func(context.Context) (int, error) { return 3, nil },

@@ -41,8 +41,7 @@ func footprint(coll *mongo.Collection) func(ctx context.Context) (int, error) {
 // TestContract runs the suite against lock documents and a scan on every drain.
 func TestContract(t *testing.T) {
 	outboxtest.Run(t, outboxtest.Harness{
-		Owner:      "catalog",
-		NATSURLVar: "CATALOG_NATS_URL",
+		Owner: "catalog",
 		New: func(t *testing.T) outboxtest.Fixture {
 			coll := mongotest.Database(t, "CATALOG_MONGODB_URI").Collection("products")
 			if err := mongooutbox.EnsureIndexes(context.Background(), coll); err != nil {
@@ -74,8 +73,7 @@ func TestContract(t *testing.T) {
 // crash-recovery path (a crashed process's writes were never hinted to the new one).
 func TestContractFollowingWrites(t *testing.T) {
 	outboxtest.Run(t, outboxtest.Harness{
-		Owner:      "catalog",
-		NATSURLVar: "CATALOG_NATS_URL",
+		Owner: "catalog",
 		New: func(t *testing.T) outboxtest.Fixture {
 			coll := mongotest.Database(t, "CATALOG_MONGODB_URI").Collection("products")
 			if err := mongooutbox.EnsureIndexes(context.Background(), coll); err != nil {

@@ -31,11 +31,10 @@ import (
 
 // Harness adapts one outbox implementation to the suite.
 type Harness struct {
-	// Owner is the service whose events the adapter stores; its NATS user publishes them
-	// and its stream receives them ("users", "catalog", "sessions").
+	// Owner is the service whose events the adapter stores ("users", "catalog",
+	// "sessions"). The suite publishes them as the test user into Owner's test stream
+	// (TEST_<OWNER>, see testenv/natstest), never into the live one.
 	Owner string
-	// NATSURLVar names the setting holding Owner's NATS URL, e.g. "USERS_NATS_URL".
-	NATSURLVar string
 	// New prepares an empty outbox private to the calling test and returns its Fixture.
 	New func(t *testing.T) Fixture
 }
@@ -108,7 +107,7 @@ var noRetryDelay = outbox.Policy{}
 
 func newSuite(t *testing.T, h Harness) *suite {
 	t.Helper()
-	c := natstest.Conn(t, h.NATSURLVar, h.Owner)
+	c := natstest.TestConn(t)
 	natstest.Stream(t, c, h.Owner)
 	return &suite{h: h, f: h.New(t), c: c, typ: natstest.EventType(t, h.Owner)}
 }
@@ -197,7 +196,7 @@ func (s *suite) published(t *testing.T, want int) []events.Envelope {
 func (s *suite) publishedWithin(t *testing.T, want int, bound time.Duration) []events.Envelope {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := s.c.JetStream().Stream(ctx, broker.StreamName(s.h.Owner))
+	stream, err := s.c.JetStream().Stream(ctx, natstest.StreamName(s.h.Owner))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +354,7 @@ func consumeWithInbox(t *testing.T, s *suite, deliveries int) []string {
 		t.Fatal(err)
 	}
 	seen := make(chan struct{}, deliveries+10)
-	stream := broker.StreamName(s.h.Owner)
+	stream := natstest.StreamName(s.h.Owner)
 	spec := broker.ConsumerSpec{
 		Stream: stream, Durable: natstest.Durable(t, s.c, stream, "outboxtest"),
 		Subjects: []string{s.subject()}, Backoff: []time.Duration{50 * time.Millisecond},

@@ -15,8 +15,7 @@ import (
 
 func TestContract(t *testing.T) {
 	outboxtest.Run(t, outboxtest.Harness{
-		Owner:      "users",
-		NATSURLVar: "USERS_NATS_URL",
+		Owner: "users",
 		New: func(t *testing.T) outboxtest.Fixture {
 			pool, _ := pgtest.Schema(t, "USERS_DATABASE_URL")
 			ctx := context.Background()

@@ -15,8 +15,7 @@ import (
 
 func TestContract(t *testing.T) {
 	outboxtest.Run(t, outboxtest.Harness{
-		Owner:      "sessions",
-		NATSURLVar: "SESSIONS_NATS_URL",
+		Owner: "sessions",
 		New: func(t *testing.T) outboxtest.Fixture {
 			rdb, prefix := redistest.Client(t, "SESSIONS_REDIS_URL")
 			stream := prefix + "outbox"

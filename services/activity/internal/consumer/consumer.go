@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"polyshop/services/activity/internal/activity"
@@ -29,66 +27,50 @@ type Options struct {
 	// the service starts at the beginning, so a fresh keyspace is rebuilt by replay.
 	DeliverNew bool
 	// RetryEvery is the pause between attempts to attach to a stream that does not exist
-	// yet (default 2s).
+	// yet (default broker.DefaultAttachEvery).
 	RetryEvery time.Duration
+	// StreamOf names an owner's stream (default broker.StreamName) and SubjectPrefix goes
+	// before every subject (default none): tests point the consumers at their own
+	// namespace (natstest.StreamName, natstest.Namespace).
+	StreamOf      func(owner string) string
+	SubjectPrefix string
 }
 
 // Group is the set of running consumers. Stop it before closing the connection.
 type Group struct {
-	mu   sync.Mutex
-	subs []*broker.Subscription
-	wg   sync.WaitGroup
-	stop context.CancelFunc
+	atts []*broker.Attachment
 }
 
 // Start attaches one consumer per owner in activity.Subscriptions, with apply as handler
 // (activity.Service.Apply). The owners' streams are created by their owners, whom activity
 // may not impersonate (its NATS user may create only its own streams), so a stream that
-// does not exist yet is retried in the background until it appears or Stop is called;
-// Start itself does not wait for it.
-func Start(ctx context.Context, c *broker.Conn, apply broker.Handler, log *slog.Logger, opts Options) *Group {
+// does not exist yet is retried in the background (broker.Conn.ConsumeWhenReady) until it
+// appears or Stop is called; Start itself does not wait for it.
+func Start(ctx context.Context, c *broker.Conn, apply broker.Handler, opts Options) *Group {
 	if opts.DurablePrefix == "" {
 		opts.DurablePrefix = "activity"
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
 	}
-	if opts.RetryEvery <= 0 {
-		opts.RetryEvery = 2 * time.Second
+	if opts.StreamOf == nil {
+		opts.StreamOf = broker.StreamName
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	g := &Group{stop: cancel}
+	g := &Group{}
 	h := handler(apply)
 	for _, sub := range activity.Subscriptions() {
+		subjects := make([]string, len(sub.Subjects))
+		for i, s := range sub.Subjects {
+			subjects[i] = opts.SubjectPrefix + s
+		}
 		spec := broker.ConsumerSpec{
-			Stream:      broker.StreamName(sub.Owner),
+			Stream:      opts.StreamOf(sub.Owner),
 			Durable:     opts.DurablePrefix + "-" + sub.Owner,
-			Subjects:    sub.Subjects,
+			Subjects:    subjects,
 			Concurrency: opts.Concurrency,
 			DeliverNew:  opts.DeliverNew,
 		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			for attempt := 1; ; attempt++ {
-				s, err := c.Consume(ctx, spec, h)
-				if err == nil {
-					g.mu.Lock()
-					g.subs = append(g.subs, s)
-					g.mu.Unlock()
-					log.InfoContext(ctx, "consuming", "stream", spec.Stream, "durable", spec.Durable, "subjects", spec.Subjects)
-					return
-				}
-				if attempt == 1 || attempt%30 == 0 {
-					log.WarnContext(ctx, "cannot attach consumer yet; retrying", "stream", spec.Stream, "durable", spec.Durable, "err", err)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(opts.RetryEvery):
-				}
-			}
-		}()
+		g.atts = append(g.atts, c.ConsumeWhenReady(ctx, spec, h, opts.RetryEvery))
 	}
 	return g
 }
@@ -108,11 +90,11 @@ func handler(apply broker.Handler) broker.Handler {
 
 // Attached returns the durable names of the consumers attached so far.
 func (g *Group) Attached() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	names := make([]string, len(g.subs))
-	for i, s := range g.subs {
-		names[i] = s.Durable()
+	var names []string
+	for _, a := range g.atts {
+		if a.Attached() {
+			names = append(names, a.Durable())
+		}
 	}
 	return names
 }
@@ -120,15 +102,10 @@ func (g *Group) Attached() []string {
 // Stop ends the attach retries and stops every consumer, waiting (bounded by ctx) until the
 // events in flight are handled and acknowledged.
 func (g *Group) Stop(ctx context.Context) error {
-	g.stop()
-	g.wg.Wait()
-	g.mu.Lock()
-	subs := g.subs
-	g.mu.Unlock()
 	var errs []error
-	for _, s := range subs {
-		if err := s.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop %s: %w", s.Durable(), err))
+	for _, a := range g.atts {
+		if err := a.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", a.Durable(), err))
 		}
 	}
 	return errors.Join(errs...)

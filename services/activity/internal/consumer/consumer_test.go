@@ -13,7 +13,6 @@ import (
 	"polyshop/services/activity/internal/activity/activitytest"
 	"polyshop/services/activity/internal/consumer"
 	"polyshop/services/activity/internal/cqlstore/cqltest"
-	"polyshop/shared/broker"
 	"polyshop/shared/events"
 	"polyshop/shared/testenv"
 	"polyshop/shared/testenv/natstest"
@@ -32,13 +31,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// End to end: events published on the real USERS stream (as the users service, the only
-// user allowed to publish users.>) reach the projection through the activity consumers.
+// End to end: events of the real users types, published in the test namespace (as the
+// test user, on test.users.* in TEST_USERS), reach the projection through the activity
+// consumers pointed at that namespace; no live consumer ever sees them.
 func TestConsumerEndToEnd(t *testing.T) {
 	st := cqltest.Store(t)
 	svc := activity.NewService(st, cqltest.Logger(), activity.Options{})
-	users := natstest.Conn(t, "USERS_NATS_URL", "users")
-	natstest.Stream(t, users, "users")
+	tc := natstest.TestConn(t)
+	natstest.Stream(t, tc, "users")
+	users := natstest.Publisher{C: tc}
 	act := natstest.Conn(t, "ACTIVITY_NATS_URL", "activity")
 
 	prefix := testenv.UniqueName(t, "activity_test")
@@ -46,7 +47,7 @@ func TestConsumerEndToEnd(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for _, sub := range activity.Subscriptions() {
-			err := act.JetStream().DeleteConsumer(ctx, broker.StreamName(sub.Owner), prefix+"-"+sub.Owner)
+			err := act.JetStream().DeleteConsumer(ctx, natstest.StreamName(sub.Owner), prefix+"-"+sub.Owner)
 			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 				t.Errorf("delete consumer: %v", err)
 			}
@@ -54,8 +55,9 @@ func TestConsumerEndToEnd(t *testing.T) {
 	})
 	// Concurrency 1: the USERS consumer handles events in stream order, so once a later
 	// marker event is visible, every event published before it has been handled.
-	g := consumer.Start(context.Background(), act, svc.Apply, cqltest.Logger(), consumer.Options{
+	g := consumer.Start(context.Background(), act, svc.Apply, consumer.Options{
 		DurablePrefix: prefix, Concurrency: 1, DeliverNew: true, RetryEvery: 200 * time.Millisecond,
+		StreamOf: natstest.StreamName, SubjectPrefix: natstest.Namespace,
 	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

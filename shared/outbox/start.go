@@ -1,0 +1,52 @@
+package outbox
+
+import (
+	"context"
+	"sync"
+
+	"polyshop/shared/events"
+)
+
+// FinalDrainLimit is how many events Start's stop publishes at most in its last drain.
+const FinalDrainLimit = 1000
+
+// Start runs r in the background until the returned stop is called; cancelling ctx does not
+// stop it (ctx gives only its values), because the relay must outlive the HTTP server and
+// the consumers: events of their last requests and messages still have to go out. stop
+// makes a last drain through the relay's publisher (at most FinalDrainLimit events, bounded
+// by stop's ctx), then ends the relay and waits for it. Every service main runs its relay
+// this way:
+//
+//	stopRelay := outbox.Start(ctx, relay)
+//	… serve; on shutdown stop HTTP and the consumers first, then:
+//	drainCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+//	stopRelay(drainCtx)
+//	cancel()
+//
+// stop is safe to call more than once; later calls do nothing.
+func Start(ctx context.Context, r *Relay) (stop func(context.Context)) {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(runCtx)
+	}()
+	var once sync.Once
+	return func(ctx context.Context) {
+		once.Do(func() {
+			if ctx.Err() == nil {
+				_, _ = r.store.Drain(ctx, FinalDrainLimit, r.publishFunc())
+			}
+			cancel()
+			<-done
+		})
+	}
+}
+
+// publishFunc is the relay's publisher, counted in its metrics when it has them.
+func (r *Relay) publishFunc() func(context.Context, events.Envelope) error {
+	if r.metrics != nil {
+		return r.metrics.publish(r.pub.Publish)
+	}
+	return r.pub.Publish
+}
