@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"polyshop/services/search/internal/catalogclient"
-	"polyshop/services/search/internal/consumer"
 	"polyshop/services/search/internal/esindex"
 	"polyshop/services/search/internal/httpapi"
 	"polyshop/services/search/internal/search"
@@ -172,21 +171,22 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	// The consumers get a context that outlives the signal: Stop (after HTTP is down) ends
 	// them, letting the events in flight be acknowledged.
 	consCtx := context.WithoutCancel(ctx)
-	cons := consumer.Start(consCtx, nc, broker.ConsumerSpec{
+	// catalog and inventory create their streams, which search may not: attach when they exist.
+	cons := nc.ConsumeWhenReady(consCtx, broker.ConsumerSpec{
 		Stream:      broker.StreamName("catalog"),
 		Durable:     cfg.Durable,
 		Subjects:    search.Subjects,
 		Concurrency: cfg.Concurrency,
-	}, svc.Handle, 0, log)
+	}, svc.Handle, 0)
 	// inventory creates INVENTORY; until it exists this consumer keeps retrying and search
 	// serves without availability (inStock=true finds nothing): it is not a readiness
 	// condition, unlike the catalog consumer without which search would serve stale data.
-	stockCons := consumer.Start(consCtx, nc, broker.ConsumerSpec{
+	stockCons := nc.ConsumeWhenReady(consCtx, broker.ConsumerSpec{
 		Stream:      broker.StreamName("inventory"),
 		Durable:     cfg.StockDurable,
 		Subjects:    search.StockSubjects,
 		Concurrency: cfg.Concurrency,
-	}, svc.Handle, 0, log)
+	}, svc.Handle, 0)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -202,7 +202,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelStop()
-	for _, c := range []*consumer.Consumer{cons, stockCons} {
+	for _, c := range []*broker.Attachment{cons, stockCons} {
 		if err := c.Stop(stopCtx); err != nil {
 			log.Warn("stop consumer", "err", err)
 		}

@@ -215,18 +215,18 @@ func TestListPagesByCategory(t *testing.T) {
 }
 
 // TestRelayPublishesEachEventOnce runs the real relay path (Drain with the broker's
-// Publish) against the CATALOG stream and counts what arrives for this test's product.
+// Publish) into the tests' own namespace (test.catalog.* in TEST_CATALOG, never the live
+// CATALOG) and counts what arrives for this test's product.
 func TestRelayPublishesEachEventOnce(t *testing.T) {
 	s, svc := newStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc := natstest.Conn(t, "CATALOG_NATS_URL", "catalog")
+	nc := natstest.TestConn(t)
 	stream := natstest.Stream(t, nc, "catalog")
+	pub := natstest.Publisher{C: nc}
 	durable := natstest.Durable(t, nc, stream, "catalogtest")
-	subjects := []string{
-		events.SubjectFor(events.TypeProductCreated), events.SubjectFor(events.TypeProductUpdated),
-		events.SubjectFor(events.TypeProductPriceChanged), events.SubjectFor(events.TypeProductDeleted),
-	}
+	subjects := natstest.Subjects(events.TypeProductCreated, events.TypeProductUpdated,
+		events.TypeProductPriceChanged, events.TypeProductDeleted)
 	cons, err := nc.JetStream().CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable: durable, FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckNonePolicy,
 	})
@@ -250,7 +250,7 @@ func TestRelayPublishesEachEventOnce(t *testing.T) {
 	var published []events.Envelope
 	publish := func(ctx context.Context, e events.Envelope) error {
 		published = append(published, e)
-		return nc.Publish(ctx, e)
+		return pub.Publish(ctx, e)
 	}
 	// The first Drain scans (the scan interval has not started); later ones find nothing.
 	n, err := ob.Drain(ctx, 100, publish)
@@ -265,7 +265,7 @@ func TestRelayPublishesEachEventOnce(t *testing.T) {
 	}
 	// A relay that died after publishing but before marking publishes again: the broker
 	// drops the copy (same event id within the duplicate window).
-	if err := nc.Publish(ctx, published[0]); err != nil {
+	if err := pub.Publish(ctx, published[0]); err != nil {
 		t.Fatal(err)
 	}
 

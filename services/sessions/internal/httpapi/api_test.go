@@ -319,8 +319,9 @@ func TestLoginRacingDeletionLeavesNoSession(t *testing.T) {
 	}
 }
 
-// TestRevokeOnUserDeleted publishes users.deleted on the real NATS and checks that the
-// consumer revokes the user's sessions, idempotently.
+// TestRevokeOnUserDeleted publishes users.deleted on the real NATS, in the tests' own
+// namespace (test.users.deleted.v1 in TEST_USERS: the live USERS stream and its consumers
+// never see it), and checks that the consumer revokes the user's sessions, idempotently.
 func TestRevokeOnUserDeleted(t *testing.T) {
 	user := uuid.NewString()
 	e := setup(t, map[string]string{"ann@example.com": user}, sessions.DefaultConfig)
@@ -329,16 +330,15 @@ func TestRevokeOnUserDeleted(t *testing.T) {
 		_, _, body := e.do(t, "POST", "/sessions", login("ann@example.com", password))
 		tokens = append(tokens, body["token"].(string))
 	}
-	usersConn := natstest.Conn(t, "USERS_NATS_URL", "users")
-	natstest.Stream(t, usersConn, "users")
+	tc := natstest.TestConn(t)
+	stream := natstest.Stream(t, tc, "users")
 	nc := natstest.Conn(t, "SESSIONS_NATS_URL", "sessions")
-	stream := broker.StreamName("users")
 	durable := natstest.Durable(t, nc, stream, "sessions_test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	handled := make(chan string, 10)
 	sub, err := nc.Consume(ctx, broker.ConsumerSpec{Stream: stream, Durable: durable, DeliverNew: true,
-		Subjects: []string{"users.deleted.v1"}}, func(ctx context.Context, ev events.Envelope) error {
+		Subjects: natstest.Subjects(events.TypeUserDeleted)}, func(ctx context.Context, ev events.Envelope) error {
 		err := e.svc.HandleUserDeleted(ctx, ev)
 		if err == nil {
 			handled <- ev.Subject
@@ -354,7 +354,7 @@ func TestRevokeOnUserDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := usersConn.Publish(ctx, ev); err != nil {
+	if err := (natstest.Publisher{C: tc}).Publish(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -379,17 +379,18 @@ func TestRevokeOnUserDeleted(t *testing.T) {
 	}
 }
 
-// TestEventsReachStream runs the relay and reads sessions.started and sessions.ended of one
-// session back from the stream SESSIONS.
+// TestEventsReachStream runs the relay into the tests' own namespace (test.sessions.* in
+// TEST_SESSIONS, never the live SESSIONS) and reads sessions.started and sessions.ended of
+// one session back.
 func TestEventsReachStream(t *testing.T) {
 	e := setup(t, map[string]string{"ann@example.com": uuid.NewString()}, sessions.DefaultConfig)
-	nc := natstest.Conn(t, "SESSIONS_NATS_URL", "sessions")
+	nc := natstest.TestConn(t)
 	stream := natstest.Stream(t, nc, "sessions")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now().Add(-time.Second)
 	cons, err := nc.JetStream().OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"sessions.started.v1", "sessions.ended.v1"},
+		FilterSubjects: natstest.Subjects(events.TypeSessionStarted, events.TypeSessionEnded),
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &start})
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +399,7 @@ func TestEventsReachStream(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = outbox.NewRelay(redisoutbox.New(e.rdb, e.store.OutboxStream()), nc, nil,
+		_ = outbox.NewRelay(redisoutbox.New(e.rdb, e.store.OutboxStream()), natstest.Publisher{C: nc}, nil,
 			outbox.WithInterval(100*time.Millisecond)).Run(relayCtx)
 	}()
 	t.Cleanup(func() { stop(); <-done })

@@ -365,11 +365,12 @@ func TestEnsureAdmin(t *testing.T) {
 	}
 }
 
-// TestEventsReachStream runs the outbox relay against the real NATS and reads the events of
-// one user back from the stream USERS.
+// TestEventsReachStream runs the outbox relay against the real NATS, publishing into the
+// tests' own namespace (test.users.* in TEST_USERS, never the live USERS), and reads the
+// events of one user back.
 func TestEventsReachStream(t *testing.T) {
 	e := setup(t)
-	nc := natstest.Conn(t, "USERS_NATS_URL", "users")
+	nc := natstest.TestConn(t)
 	stream := natstest.Stream(t, nc, "users")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -377,7 +378,7 @@ func TestEventsReachStream(t *testing.T) {
 	// taken before the requests rather than at "new" messages.
 	start := time.Now().Add(-time.Second)
 	cons, err := nc.JetStream().OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"users.registered.v1", "users.address_changed.v1", "users.deleted.v1"},
+		FilterSubjects: natstest.Subjects(events.TypeUserRegistered, events.TypeUserAddressChanged, events.TypeUserDeleted),
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &start})
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +388,7 @@ func TestEventsReachStream(t *testing.T) {
 	obox := pgoutbox.New(e.pool)
 	go func() {
 		defer close(done)
-		_ = outbox.NewRelay(obox, nc, slog.New(slog.NewTextHandler(os.Stderr, nil)), outbox.WithInterval(100*time.Millisecond)).Run(relayCtx)
+		_ = outbox.NewRelay(obox, natstest.Publisher{C: nc}, slog.New(slog.NewTextHandler(os.Stderr, nil)), outbox.WithInterval(100*time.Millisecond)).Run(relayCtx)
 	}()
 	t.Cleanup(func() { stopRelay(); <-done; obox.Close() })
 
@@ -424,7 +425,8 @@ func TestEventsReachStream(t *testing.T) {
 		if env.Source != "/polyshop/users" {
 			t.Errorf("source = %q", env.Source)
 		}
-		got = append(got, seen{env.Type, env.Subject, msg.Subject(), env.Sequence})
+		// The subject is the event's own, inside the tests' namespace.
+		got = append(got, seen{env.Type, env.Subject, strings.TrimPrefix(msg.Subject(), natstest.Namespace), env.Sequence})
 		if env.Type == events.TypeUserRegistered {
 			var p events.UserRegistered
 			if err := env.Decode(&p); err != nil || p.Email != "ann@example.com" || p.Role != "customer" {
@@ -438,7 +440,7 @@ func TestEventsReachStream(t *testing.T) {
 		{events.TypeUserDeleted, id, "users.deleted.v1", 3},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
-		t.Errorf("events on USERS (-got +want):\n%s", diff)
+		t.Errorf("events on TEST_USERS (-got +want):\n%s", diff)
 	}
 }
 

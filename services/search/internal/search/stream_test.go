@@ -1,60 +1,32 @@
-package consumer_test
+package search_test
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"polyshop/services/search/internal/consumer"
 	"polyshop/services/search/internal/esindex/estest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/broker"
 	"polyshop/shared/events"
-	"polyshop/shared/testenv"
 	"polyshop/shared/testenv/natstest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// A stream that does not exist (yet) does not stop search: the consumer is not ready,
-// keeps trying, and stops cleanly.
-func TestAMissingStreamIsRetriedUntilStopped(t *testing.T) {
-	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
-	stream := strings.ToUpper(testenv.UniqueName(t, "nosuch"))
-	c := consumer.Start(context.Background(), nc, broker.ConsumerSpec{
-		Stream: stream, Durable: testenv.UniqueName(t, "search-test"), Subjects: []string{"nosuch.x.v1"},
-	}, func(context.Context, events.Envelope) error { return nil }, 10*time.Millisecond, quiet())
-	// Several attempts have failed once Ready reports the stream's error instead of "not started".
-	var err error
-	for range 500 {
-		if err = c.Ready(context.Background()); err != nil && !strings.Contains(err.Error(), "not started") {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "stream not found") {
-		t.Errorf("Ready = %v, want a stream-not-found error", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Stop(ctx); err != nil {
-		t.Errorf("Stop: %v", err)
-	}
-}
-
-// End to end through the real INVENTORY stream: stock events published by the inventory
-// user, out of order and duplicated, reach the index through the consumer. The events carry
-// a test-only type (no real consumer filters on its subject); the test's handler gives them
-// the stock_changed type before the real handler sees them.
+// End to end through NATS: stock events published in the tests' own namespace (as the test
+// user, on a test-only type in TEST_INVENTORY; the live INVENTORY never sees them), out of
+// order and duplicated, reach the index through a consumer attached the way main attaches
+// search's (broker.Conn.ConsumeWhenReady). The test's handler gives them the stock_changed
+// type before the real handler sees them.
 func TestStockEventsFromTheInventoryStreamReachTheIndex(t *testing.T) {
-	inv := natstest.Conn(t, "INVENTORY_NATS_URL", "inventory")
+	inv := natstest.TestConn(t)
 	stream := natstest.Stream(t, inv, "inventory")
 	typ := natstest.EventType(t, "inventory")
 	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
@@ -70,10 +42,10 @@ func TestStockEventsFromTheInventoryStreamReachTheIndex(t *testing.T) {
 		handled <- e
 		return nil
 	}
-	c := consumer.Start(context.Background(), nc, broker.ConsumerSpec{
+	c := nc.ConsumeWhenReady(context.Background(), broker.ConsumerSpec{
 		Stream: stream, Durable: natstest.Durable(t, nc, stream, "search-test"),
 		Subjects: []string{events.SubjectFor(typ)}, Concurrency: 4,
-	}, h, 10*time.Millisecond, quiet())
+	}, h, 10*time.Millisecond)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
