@@ -103,38 +103,56 @@ func TestRedisSessionsUserIsConfinedToItsPrefix(t *testing.T) {
 	}
 }
 
+// TestNATSUserPublishesOnlyUnderItsPrefix checks a service user (users) and the tests' own
+// user (test, shared/testenv/natstest), which may publish only in the test namespace: no
+// test can put an event on a live owner stream, or create or change one.
 func TestNATSUserPublishesOnlyUnderItsPrefix(t *testing.T) {
-	violations := make(chan error, 10)
-	nc, err := nats.Connect(testenv.Getenv("USERS_NATS_URL"),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
-	testenv.Require(t, "nats", err)
-	defer nc.Close()
+	cases := []struct {
+		user, urlVar, own string
+		refused           []string
+	}{
+		{"users", "USERS_NATS_URL", "users.isolation_test.v1",
+			[]string{"orders.order_placed.v1", "catalog.product_created.v1", "dlq.search.x", "$JS.API.STREAM.DELETE.ORDERS"}},
+		{"test", "TEST_NATS_URL", "test.isolation.check.v1",
+			[]string{"users.registered.v1", "catalog.product_created.v1", "sessions.test_x.v1", "dlq.users.x",
+				"$JS.API.STREAM.CREATE.USERS", "$JS.API.STREAM.UPDATE.CATALOG", "$JS.API.STREAM.PURGE.SESSIONS",
+				"$JS.API.STREAM.DELETE.TEST_USERS"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.user, func(t *testing.T) {
+			violations := make(chan error, 10)
+			nc, err := nats.Connect(testenv.Getenv(tc.urlVar),
+				nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+			testenv.Require(t, "nats", err)
+			defer nc.Close()
 
-	if err := nc.Publish("users.isolation_test.v1", []byte("{}")); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-violations:
-		t.Fatalf("publish on own prefix refused: %v", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-
-	for _, subject := range []string{"orders.order_placed.v1", "catalog.product_created.v1", "dlq.search.x", "$JS.API.STREAM.DELETE.ORDERS"} {
-		if err := nc.Publish(subject, []byte("{}")); err != nil {
-			t.Fatal(err)
-		}
-		nc.Flush()
-		select {
-		case err := <-violations:
-			if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
-				t.Errorf("publish %s: error %v, want a permissions violation", subject, err)
+			if err := nc.Publish(tc.own, []byte("{}")); err != nil {
+				t.Fatal(err)
 			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("publish %s as users was accepted; want a permissions violation", subject)
-		}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-violations:
+				t.Fatalf("publish on own prefix refused: %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+
+			for _, subject := range tc.refused {
+				if err := nc.Publish(subject, []byte("{}")); err != nil {
+					t.Fatal(err)
+				}
+				nc.Flush()
+				select {
+				case err := <-violations:
+					if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+						t.Errorf("publish %s: error %v, want a permissions violation", subject, err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Errorf("publish %s as %s was accepted; want a permissions violation", subject, tc.user)
+				}
+			}
+		})
 	}
 }
 

@@ -146,15 +146,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(nc.Metrics())
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
 	obox := mongostore.NewOutbox(store, cfg.OutboxScan)
-	relay := outbox.NewRelay(obox, nc, log, outbox.WithBatch(cfg.OutboxBatch), outbox.WithMetrics(reg, "catalog"))
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = relay.Run(relayCtx)
-	}()
+	stopRelay := outbox.Start(ctx, outbox.NewRelay(obox, nc, log, outbox.WithBatch(cfg.OutboxBatch), outbox.WithMetrics(reg, "catalog")))
 
 	health := httpx.Health{Checks: map[string]func(context.Context) error{
 		"mongodb": store.Ping,
@@ -166,10 +159,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	// HTTP is down: publish what the last requests stored, then stop the relay; the
 	// broker and the client close in the deferred calls.
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
-	_, _ = obox.Drain(drainCtx, 1000, nc.Publish)
+	stopRelay(drainCtx) // a last drain, then the relay ends
 	cancelDrain()
-	stopRelay()
-	<-relayDone
 	log.Info("stopped")
 	if cause := context.Cause(ctx); errors.Is(cause, mongostore.ErrLeaseLost) {
 		return cause

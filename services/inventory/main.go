@@ -154,11 +154,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	reg.MustRegister(nc.Metrics())
 	relay := outbox.NewRelay(obox, sw.Publisher(nc), log, outbox.WithMetrics(reg, "inventory")) // chaos: crash points, duplicates
 	go sw.Run(bg, time.Second)
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = relay.Run(bg)
-	}()
+	stopRelay := outbox.Start(bg, relay)
 	sweepCtx, stopSweep := context.WithCancel(bg)
 	sweepDone := make(chan struct{})
 	go func() {
@@ -186,10 +182,9 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	stopSweep()
 	<-sweepDone
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
-	_, _ = obox.Drain(drainCtx, 1000, nc.Publish)
+	stopRelay(drainCtx) // a last drain, then the relay ends
 	cancelDrain()
 	stopBG()
-	<-relayDone
 	obox.Close()
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {

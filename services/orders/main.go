@@ -173,18 +173,14 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	reg.MustRegister(bus.Metrics())
 	relay := outbox.NewRelay(obox, sw.Publisher(bus), log, outbox.WithMetrics(reg, "orders")) // chaos: crash points, duplicates
 	go sw.Run(bg, time.Second)
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = relay.Run(bg)
-	}()
+	stopRelay := outbox.Start(bg, relay)
 	timersCtx, stopTimers := context.WithCancel(bg)
 	timersDone := make(chan struct{})
 	go func() {
 		defer close(timersDone)
 		svc.TimerLoop(timersCtx, cfg.TimerPoll, cfg.TimerBatch)
 	}()
-	group := consumer.Start(bg, bus, svc, consumer.Specs(service), log,
+	group := consumer.Start(bg, bus, svc, consumer.Specs(service),
 		consumer.Options{Concurrency: cfg.ConsumerConcurrency})
 
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
@@ -208,10 +204,9 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	stopTimers()
 	<-timersDone
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
-	_, _ = obox.Drain(drainCtx, 1000, bus.Publish)
+	stopRelay(drainCtx) // a last drain, then the relay ends
 	cancelDrain()
 	stopBG()
-	<-relayDone
 	obox.Close()
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {

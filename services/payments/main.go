@@ -144,16 +144,12 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 
 	// The relay runs until the consumers have stopped, so replies of the last commands
 	// still go out.
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
+	swCtx, stopSw := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSw()
 	obox := pgoutbox.New(pool)
 	relay := outbox.NewRelay(obox, sw.Publisher(bus), log, outbox.WithMetrics(reg, "payments")) // chaos: crash points, duplicates
-	go sw.Run(relayCtx, time.Second)
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = relay.Run(relayCtx)
-	}()
+	go sw.Run(swCtx, time.Second)
+	stopRelay := outbox.Start(ctx, relay)
 
 	group := consumer.Start(ctx, bus, svc, log, consumer.Options{
 		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, PollEvery: cfg.FaultPoll,
@@ -181,10 +177,9 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	cancelStop()
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
-	_, _ = obox.Drain(drainCtx, 1000, bus.Publish)
+	stopRelay(drainCtx) // a last drain, then the relay ends
 	cancelDrain()
-	stopRelay()
-	<-relayDone
+	stopSw()
 	obox.Close()
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {

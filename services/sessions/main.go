@@ -126,46 +126,19 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	store := redisstore.New(rdb, cfg.KeyPrefix)
 	svc := sessions.NewService(store, usersclient.New(cfg.UsersURL, httpx.NewClient(5*time.Second)), cfg.Policy)
 
-	// The users stream may not exist yet when sessions starts before users; retry until
-	// it does, in the background, so /readyz can report the state meanwhile.
-	subCh := make(chan *broker.Subscription, 1)
-	consumeCtx, stopConsume := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopConsume()
-	go func() {
-		defer close(subCh)
-		for {
-			sub, err := nc.Consume(consumeCtx, broker.ConsumerSpec{
-				Stream:   broker.StreamName("users"),
-				Durable:  "sessions",
-				Subjects: []string{events.SubjectFor(events.TypeUserDeleted)},
-			}, svc.HandleUserDeleted)
-			if err == nil {
-				log.InfoContext(ctx, "consuming users.deleted", "durable", "sessions")
-				subCh <- sub
-				return
-			}
-			log.WarnContext(ctx, "cannot consume users.deleted yet; retrying", "err", err)
-			select {
-			case <-consumeCtx.Done():
-				return
-			case <-ctx.Done():
-				return
-			case <-time.After(2 * time.Second):
-			}
-		}
-	}()
+	// The users stream may not exist yet when sessions starts before users: attach when it
+	// does, in the background, so /readyz can report the state meanwhile.
+	cons := nc.ConsumeWhenReady(context.WithoutCancel(ctx), broker.ConsumerSpec{
+		Stream:   broker.StreamName("users"),
+		Durable:  "sessions",
+		Subjects: []string{events.SubjectFor(events.TypeUserDeleted)},
+	}, svc.HandleUserDeleted, 0)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(nc.Metrics())
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
 	obox := redisoutbox.New(rdb, store.OutboxStream())
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = outbox.NewRelay(obox, nc, log, outbox.WithMetrics(reg, "sessions")).Run(relayCtx)
-	}()
+	stopRelay := outbox.Start(ctx, outbox.NewRelay(obox, nc, log, outbox.WithMetrics(reg, "sessions")))
 
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"redis": store.Ready,
@@ -177,15 +150,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	// the relay a last drain, then stop it; NATS and Redis close in the deferred calls.
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelStop()
-	stopConsume()
-	for sub := range subCh {
-		if err := sub.Stop(stopCtx); err != nil {
-			log.Warn("stop consumer", "err", err)
-		}
+	if err := cons.Stop(stopCtx); err != nil {
+		log.Warn("stop consumer", "err", err)
 	}
-	_, _ = obox.Drain(stopCtx, 1000, nc.Publish)
-	stopRelay()
-	<-relayDone
+	stopRelay(stopCtx) // a last drain, then the relay ends
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
 		return serveErr

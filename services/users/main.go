@@ -141,15 +141,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(nc.Metrics())
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
 	obox := pgoutbox.New(pool)
-	relay := outbox.NewRelay(obox, nc, log, outbox.WithMetrics(reg, "users"))
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		_ = relay.Run(relayCtx)
-	}()
+	stopRelay := outbox.Start(ctx, outbox.NewRelay(obox, nc, log, outbox.WithMetrics(reg, "users")))
 
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
@@ -160,10 +153,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	// Shutdown: the HTTP server is down; give the relay a moment to publish what the last
 	// requests committed, then stop it, then the broker and the pool (deferred).
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 2*time.Second)
-	_, _ = obox.Drain(drainCtx, 1000, nc.Publish)
+	stopRelay(drainCtx) // a last drain, then the relay ends
 	cancelDrain()
-	stopRelay()
-	<-relayDone
 	obox.Close()
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {

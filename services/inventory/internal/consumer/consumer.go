@@ -41,7 +41,7 @@ type Options struct {
 	// PollEvery is how often the stored faults are read (default 1s).
 	PollEvery time.Duration
 	// RetryEvery is the pause before attaching again to a stream that does not exist yet
-	// (default 2s).
+	// (default 2s; see broker.Conn.ConsumeWhenReady).
 	RetryEvery time.Duration
 	// DeliverNew starts newly created consumers at the end of their stream (tests).
 	DeliverNew bool
@@ -92,22 +92,20 @@ type Runner struct {
 	opts Options
 
 	mu   sync.Mutex
-	subs map[string]*broker.Subscription // by durable
-
-	failures map[string]int // failed attach attempts in a row, by durable (loop only)
+	atts map[string]*broker.Attachment // by durable: attaching or attached
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // Start attaches the catalog consumer and, unless the down fault is on, the command
-// consumers, retrying in the background while a stream does not exist yet (streams are
-// created by their owners); it returns at once.
+// consumers, each retrying in the background while its stream does not exist yet (streams
+// are created by their owners: broker.Conn.ConsumeWhenReady); it returns at once.
 func Start(ctx context.Context, c *broker.Conn, svc *inventory.Service, log *slog.Logger, opts Options) *Runner {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
-	r := &Runner{c: c, svc: svc, log: log, opts: opts, subs: map[string]*broker.Subscription{},
-		failures: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	r := &Runner{c: c, svc: svc, log: log, opts: opts, atts: map[string]*broker.Attachment{},
+		cancel: cancel, done: make(chan struct{})}
 	go r.loop(ctx)
 	return r
 }
@@ -126,10 +124,11 @@ func (r *Runner) commandSpecs() []broker.ConsumerSpec {
 	return out
 }
 
-// loop reads the faults every PollEvery and attaches or detaches consumers to match.
+// loop reads the faults every PollEvery and attaches or detaches consumers to match; it
+// reports the attached set to OnChange whenever it changed.
 func (r *Runner) loop(ctx context.Context) {
 	defer close(r.done)
-	lastTry := map[string]time.Time{}
+	var last []string
 	for {
 		f, err := r.svc.RefreshFaults(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -139,24 +138,19 @@ func (r *Runner) loop(ctx context.Context) {
 		if !f.Down {
 			want = append(want, r.commandSpecs()...)
 		}
-		changed := false
 		for _, spec := range r.commandSpecs() {
 			if f.Down && r.detach(ctx, spec.Durable) {
-				changed = true
 				r.log.InfoContext(ctx, "down fault on: command consumer stopped", "durable", spec.Durable)
 			}
 		}
 		for _, spec := range want {
-			if r.attached(spec.Durable) || time.Since(lastTry[spec.Durable]) < r.opts.RetryEvery {
-				continue
-			}
-			lastTry[spec.Durable] = time.Now()
-			if r.attach(ctx, spec) {
-				changed = true
-			}
+			r.attach(ctx, spec)
 		}
-		if changed && r.opts.OnChange != nil {
-			r.opts.OnChange(r.Attached())
+		if now := r.Attached(); !slices.Equal(now, last) {
+			last = now
+			if r.opts.OnChange != nil {
+				r.opts.OnChange(now)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -166,47 +160,31 @@ func (r *Runner) loop(ctx context.Context) {
 	}
 }
 
-func (r *Runner) attached(durable string) bool {
+// attach starts attaching spec unless it is already attaching or attached.
+func (r *Runner) attach(ctx context.Context, spec broker.ConsumerSpec) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.subs[durable] != nil
-}
-
-func (r *Runner) attach(ctx context.Context, spec broker.ConsumerSpec) bool {
+	if r.atts[spec.Durable] != nil {
+		return
+	}
 	h := r.handler(r.svc.HandleCommand)
 	if spec.Durable == r.opts.Catalog.Durable {
 		h = r.handler(r.svc.ApplyCatalog)
 	}
-	s, err := r.c.Consume(context.WithoutCancel(ctx), spec, h)
-	if err != nil {
-		// A stream its owner has not created yet is normal at start: say so once, then
-		// every 30th attempt.
-		if n := r.failures[spec.Durable]; ctx.Err() == nil && n%30 == 0 {
-			r.log.WarnContext(ctx, "cannot attach consumer yet; retrying", "stream", spec.Stream,
-				"durable", spec.Durable, "attempts", n+1, "err", err)
-		}
-		r.failures[spec.Durable]++
-		return false
-	}
-	delete(r.failures, spec.Durable)
-	r.mu.Lock()
-	r.subs[spec.Durable] = s
-	r.mu.Unlock()
-	r.log.InfoContext(ctx, "consuming", "stream", spec.Stream, "durable", spec.Durable, "subjects", spec.Subjects)
-	return true
+	r.atts[spec.Durable] = r.c.ConsumeWhenReady(context.WithoutCancel(ctx), spec, h, r.opts.RetryEvery)
 }
 
 func (r *Runner) detach(ctx context.Context, durable string) bool {
 	r.mu.Lock()
-	s := r.subs[durable]
-	delete(r.subs, durable)
+	a := r.atts[durable]
+	delete(r.atts, durable)
 	r.mu.Unlock()
-	if s == nil {
+	if a == nil {
 		return false
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.AckWait)
 	defer cancel()
-	if err := s.Stop(sctx); err != nil {
+	if err := a.Stop(sctx); err != nil {
 		r.log.WarnContext(ctx, "stop consumer", "durable", durable, "err", err)
 	}
 	return true
@@ -229,9 +207,11 @@ func (r *Runner) handler(h broker.Handler) broker.Handler {
 func (r *Runner) Attached() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	names := make([]string, 0, len(r.subs))
-	for n := range r.subs {
-		names = append(names, n)
+	names := make([]string, 0, len(r.atts))
+	for n, a := range r.atts {
+		if a.Attached() {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	return names
@@ -243,12 +223,12 @@ func (r *Runner) Stop(ctx context.Context) error {
 	r.cancel()
 	<-r.done
 	r.mu.Lock()
-	subs := r.subs
-	r.subs = map[string]*broker.Subscription{}
+	atts := r.atts
+	r.atts = map[string]*broker.Attachment{}
 	r.mu.Unlock()
 	var errs []error
-	for name, s := range subs {
-		if err := s.Stop(ctx); err != nil {
+	for name, a := range atts {
+		if err := a.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
 		}
 	}

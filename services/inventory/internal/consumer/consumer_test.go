@@ -41,12 +41,12 @@ func setup(t *testing.T) env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conn := natstest.Conn(t, "INVENTORY_NATS_URL", "inventory")
+	conn := natstest.TestConn(t)
 	return env{pool: pool, svc: inventory.NewService(pgstore.New(pool), inventory.Options{Log: log}),
 		conn: conn, stream: natstest.Stream(t, conn, "inventory"), log: log}
 }
 
-// spec is a consumer on a test-only subject of the INVENTORY stream (the inventory user
+// spec is a consumer on a test-only subject of the test stream TEST_INVENTORY (the test user
 // may not publish on the real catalog or command subjects, and must not).
 func (e env) spec(t *testing.T, prefix string) consumer.Spec {
 	return consumer.Spec{Stream: e.stream, Durable: natstest.Durable(t, e.conn, e.stream, prefix),

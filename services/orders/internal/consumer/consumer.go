@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"polyshop/services/orders/internal/orders"
@@ -67,10 +65,7 @@ type Options struct {
 
 // Group is the set of running consumers. Stop it before closing the connection.
 type Group struct {
-	mu   sync.Mutex
-	subs []*broker.Subscription
-	wg   sync.WaitGroup
-	stop context.CancelFunc
+	atts []*broker.Attachment
 }
 
 // Handler returns the broker handler for spec: copies go to svc.ApplyEvent, replies to
@@ -83,53 +78,28 @@ func Handler(svc *orders.Service, spec Spec) broker.Handler {
 }
 
 // Start attaches every spec, retrying in the background for streams that do not exist yet
-// (orders' NATS user may create only its own streams); it does not wait for them.
-func Start(ctx context.Context, c *broker.Conn, svc *orders.Service, specs []Spec, log *slog.Logger, opts Options) *Group {
+// (orders' NATS user may create only its own streams: broker.Conn.ConsumeWhenReady); it
+// does not wait for them.
+func Start(ctx context.Context, c *broker.Conn, svc *orders.Service, specs []Spec, opts Options) *Group {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
-	if opts.RetryEvery <= 0 {
-		opts.RetryEvery = 2 * time.Second
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	g := &Group{stop: cancel}
+	g := &Group{}
 	for _, sp := range specs {
 		cs := broker.ConsumerSpec{Stream: sp.Stream, Durable: sp.Durable, Subjects: sp.Subjects,
 			Concurrency: opts.Concurrency, DeliverNew: opts.DeliverNew}
-		h := Handler(svc, sp)
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			for attempt := 1; ; attempt++ {
-				s, err := c.Consume(ctx, cs, h)
-				if err == nil {
-					g.mu.Lock()
-					g.subs = append(g.subs, s)
-					g.mu.Unlock()
-					log.InfoContext(ctx, "consuming", "stream", cs.Stream, "durable", cs.Durable, "subjects", cs.Subjects)
-					return
-				}
-				if attempt == 1 || attempt%30 == 0 {
-					log.WarnContext(ctx, "cannot attach consumer yet; retrying", "stream", cs.Stream, "durable", cs.Durable, "err", err)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(opts.RetryEvery):
-				}
-			}
-		}()
+		g.atts = append(g.atts, c.ConsumeWhenReady(ctx, cs, Handler(svc, sp), opts.RetryEvery))
 	}
 	return g
 }
 
 // Attached returns the durable names of the consumers attached so far.
 func (g *Group) Attached() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	names := make([]string, len(g.subs))
-	for i, s := range g.subs {
-		names[i] = s.Durable()
+	var names []string
+	for _, a := range g.atts {
+		if a.Attached() {
+			names = append(names, a.Durable())
+		}
 	}
 	return names
 }
@@ -137,15 +107,10 @@ func (g *Group) Attached() []string {
 // Stop ends the attach retries and stops every consumer, waiting (bounded by ctx) until the
 // messages in flight are handled and acknowledged.
 func (g *Group) Stop(ctx context.Context) error {
-	g.stop()
-	g.wg.Wait()
-	g.mu.Lock()
-	subs := g.subs
-	g.mu.Unlock()
 	var errs []error
-	for _, s := range subs {
-		if err := s.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop %s: %w", s.Durable(), err))
+	for _, a := range g.atts {
+		if err := a.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", a.Durable(), err))
 		}
 	}
 	return errors.Join(errs...)

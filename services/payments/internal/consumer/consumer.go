@@ -87,10 +87,9 @@ type Group struct {
 	opts    Options
 	observe Observer
 
-	mu       sync.Mutex
-	subs     []*broker.Subscription
-	attached bool
-	down     bool
+	mu   sync.Mutex
+	atts []*broker.Attachment // the two consumers while the down switch is off
+	down bool
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -100,7 +99,7 @@ type Group struct {
 // the two consumers while it is off, and detaches them (Stop: in-flight commands finish and
 // are acknowledged, nothing more is fetched) while it is on. The stream ORDERS belongs to
 // orders, which payments may not create: while it does not exist, attaching is retried at
-// every poll. Start does not wait for the first attach.
+// every poll (broker.Conn.ConsumeWhenReady). Start does not wait for the first attach.
 func Start(ctx context.Context, c *broker.Conn, svc Service, log *slog.Logger, opts Options, observe Observer) *Group {
 	opts = opts.withDefaults()
 	if observe == nil {
@@ -116,7 +115,6 @@ func (g *Group) control(ctx context.Context) {
 	defer close(g.done)
 	t := time.NewTicker(g.opts.PollEvery)
 	defer t.Stop()
-	warned := 0
 	for {
 		f, err := g.svc.Faults(ctx)
 		switch {
@@ -126,22 +124,12 @@ func (g *Group) control(ctx context.Context) {
 			}
 		case f.Down:
 			g.setDown(true)
-			if g.isAttached() {
-				g.log.InfoContext(ctx, "down switch on: detaching command consumers")
-				g.detach(ctx)
+			if g.detach(ctx) {
+				g.log.InfoContext(ctx, "down switch on: command consumers detached")
 			}
 		default:
 			g.setDown(false)
-			if !g.isAttached() {
-				if err := g.attach(ctx); err != nil {
-					if warned%30 == 0 && ctx.Err() == nil {
-						g.log.WarnContext(ctx, "cannot attach command consumers yet; retrying", "stream", g.opts.Stream, "err", err)
-					}
-					warned++
-				} else {
-					warned = 0
-				}
-			}
+			g.attach(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -162,39 +150,36 @@ func (g *Group) spec(verb, subject string) broker.ConsumerSpec {
 	}
 }
 
-func (g *Group) attach(ctx context.Context) error {
-	charge, err := g.c.Consume(ctx, g.spec("charge", g.opts.ChargeSubject), g.handler("charge", g.svc.Charge))
-	if err != nil {
-		return err
-	}
-	refund, err := g.c.Consume(ctx, g.spec("refund", g.opts.RefundSubject), g.handler("refund", g.svc.Refund))
-	if err != nil {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.AckWait)
-		defer cancel()
-		_ = charge.Stop(stopCtx)
-		return err
-	}
+// attach starts attaching both consumers unless they are attaching or attached; each
+// retries every PollEvery while the stream does not exist.
+func (g *Group) attach(ctx context.Context) {
 	g.mu.Lock()
-	g.subs, g.attached = []*broker.Subscription{charge, refund}, true
-	g.mu.Unlock()
-	g.log.InfoContext(ctx, "consuming commands", "stream", g.opts.Stream,
-		"charge", g.opts.ChargeSubject, "refund", g.opts.RefundSubject)
-	return nil
+	defer g.mu.Unlock()
+	if g.atts != nil {
+		return
+	}
+	bg := context.WithoutCancel(ctx)
+	g.atts = []*broker.Attachment{
+		g.c.ConsumeWhenReady(bg, g.spec("charge", g.opts.ChargeSubject), g.handler("charge", g.svc.Charge), g.opts.PollEvery),
+		g.c.ConsumeWhenReady(bg, g.spec("refund", g.opts.RefundSubject), g.handler("refund", g.svc.Refund), g.opts.PollEvery),
+	}
 }
 
-// detach stops both consumers, waiting for their in-flight commands.
-func (g *Group) detach(ctx context.Context) {
+// detach stops both consumers, waiting for their in-flight commands; it reports whether
+// they were there.
+func (g *Group) detach(ctx context.Context) bool {
 	g.mu.Lock()
-	subs := g.subs
-	g.subs, g.attached = nil, false
+	atts := g.atts
+	g.atts = nil
 	g.mu.Unlock()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.AckWait+5*time.Second)
 	defer cancel()
-	for _, s := range subs {
-		if err := s.Stop(stopCtx); err != nil {
-			g.log.WarnContext(ctx, "stop consumer", "durable", s.Durable(), "err", err)
+	for _, a := range atts {
+		if err := a.Stop(stopCtx); err != nil {
+			g.log.WarnContext(ctx, "stop consumer", "durable", a.Durable(), "err", err)
 		}
 	}
+	return atts != nil
 }
 
 func (g *Group) handler(verb string, fn func(context.Context, events.Envelope) (payments.Outcome, error)) broker.Handler {
@@ -208,12 +193,6 @@ func (g *Group) handler(verb string, fn func(context.Context, events.Envelope) (
 	}
 }
 
-func (g *Group) isAttached() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.attached
-}
-
 func (g *Group) setDown(v bool) {
 	g.mu.Lock()
 	g.down = v
@@ -225,7 +204,11 @@ func (g *Group) setDown(v bool) {
 func (g *Group) State() (attached, down bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.attached, g.down
+	attached = g.atts != nil
+	for _, a := range g.atts {
+		attached = attached && a.Attached()
+	}
+	return attached, g.down
 }
 
 // Durables returns the names of the two consumers.
@@ -243,12 +226,12 @@ func (g *Group) Stop(ctx context.Context) error {
 		return fmt.Errorf("stop command consumers: %w", ctx.Err())
 	}
 	g.mu.Lock()
-	subs := g.subs
-	g.subs, g.attached = nil, false
+	atts := g.atts
+	g.atts = nil
 	g.mu.Unlock()
 	var errs []error
-	for _, s := range subs {
-		if err := s.Stop(ctx); err != nil {
+	for _, a := range atts {
+		if err := a.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

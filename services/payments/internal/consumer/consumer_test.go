@@ -42,8 +42,8 @@ func newID(t *testing.T) string {
 	return id.String()
 }
 
-// End to end over the real ORDERS stream, with test-only command subjects published as
-// orders (the only user allowed to publish orders.>): the charge and refund consumers
+// End to end over NATS, with test-only command types published in the tests' own namespace
+// (TEST_ORDERS, as the test user; the live ORDERS never sees them): the charge and refund consumers
 // handle commands; the down switch detaches them, so a command waits in the stream (not
 // nak'ed, not handled) until the switch is cleared.
 func TestCommandsEndToEndAndDown(t *testing.T) {
@@ -53,7 +53,7 @@ func TestCommandsEndToEndAndDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := payments.NewService(pgstore.New(pool), payments.Options{})
-	orders := natstest.Conn(t, "ORDERS_NATS_URL", "orders")
+	orders := natstest.TestConn(t)
 	stream := natstest.Stream(t, orders, "orders")
 	pay := natstest.Conn(t, "PAYMENTS_NATS_URL", "payments")
 
@@ -70,7 +70,7 @@ func TestCommandsEndToEndAndDown(t *testing.T) {
 		}
 	})
 	g := consumer.Start(ctx, pay, svc, slog.New(slog.NewTextHandler(io.Discard, nil)), consumer.Options{
-		DurablePrefix: prefix, ChargeSubject: events.SubjectFor(chargeType), RefundSubject: events.SubjectFor(refundType),
+		DurablePrefix: prefix, Stream: stream, ChargeSubject: events.SubjectFor(chargeType), RefundSubject: events.SubjectFor(refundType),
 		DeliverNew: true, PollEvery: 50 * time.Millisecond, Concurrency: 2,
 	}, nil)
 	t.Cleanup(func() {
@@ -139,7 +139,7 @@ func TestCommandsEndToEndAndDown(t *testing.T) {
 
 	// A restart while down: the new process reads the stored switch and does not attach.
 	restarted := consumer.Start(ctx, pay, svc, slog.New(slog.NewTextHandler(io.Discard, nil)), consumer.Options{
-		DurablePrefix: prefix, ChargeSubject: events.SubjectFor(chargeType), RefundSubject: events.SubjectFor(refundType),
+		DurablePrefix: prefix, Stream: stream, ChargeSubject: events.SubjectFor(chargeType), RefundSubject: events.SubjectFor(refundType),
 		PollEvery: 50 * time.Millisecond,
 	}, nil)
 	waitFor(t, "the restarted consumers to read the down switch", func() bool { _, d := restarted.State(); return d })

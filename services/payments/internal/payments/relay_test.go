@@ -18,17 +18,22 @@ import (
 	"polyshop/shared/testenv/natstest"
 )
 
-// testPublisher publishes to the real PAYMENTS stream, under a test-only type
-// ("polyshop.payments.test_<unique>.<rest>") so that no real consumer (orders, activity)
-// takes a test's replies for real ones.
+// testPublisher publishes into the tests' own namespace (TEST_PAYMENTS, never the live
+// PAYMENTS), under a test-only type ("polyshop.test.payments.test_<unique>.<rest>"), so
+// that no real consumer (orders, activity) takes a test's replies for real ones.
 type testPublisher struct {
 	pub  outbox.Publisher
 	base string
 }
 
 func (p testPublisher) Publish(ctx context.Context, e events.Envelope) error {
-	e.Type = p.testType(e.Type)
+	e.Type, e.Source = p.testType(e.Type), p.testSource()
 	return p.pub.Publish(ctx, e)
+}
+
+// testSource is the source matching the test type's owner ("test"), so the envelope stays valid.
+func (p testPublisher) testSource() string {
+	return events.SourcePrefix + events.OwnerOf(p.base+".x.v1")
 }
 
 func (p testPublisher) testType(typ string) string {
@@ -41,7 +46,7 @@ func (p testPublisher) testType(typ string) string {
 func TestCrashBeforeTheRelayLosesNoReply(t *testing.T) {
 	ctx := context.Background()
 	svc, pool, url := setup(t, payments.Options{})
-	conn := natstest.Conn(t, "PAYMENTS_NATS_URL", "payments")
+	conn := natstest.TestConn(t)
 	stream := natstest.Stream(t, conn, "payments")
 	pub := testPublisher{pub: conn, base: strings.TrimSuffix(natstest.EventType(t, "payments"), ".v1")}
 
@@ -85,7 +90,7 @@ func TestCrashBeforeTheRelayLosesNoReply(t *testing.T) {
 			got, err = events.Parse(m.Data)
 			return err == nil
 		})
-		e.Type = pub.testType(e.Type)
+		e.Type, e.Source = pub.testType(e.Type), pub.testSource()
 		got.Data, e.Data = compact(t, got.Data), compact(t, e.Data)
 		if diff := cmp.Diff(got, e); diff != "" {
 			t.Errorf("published %s (-got +want):\n%s", e.Type, diff)
