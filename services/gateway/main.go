@@ -38,6 +38,7 @@ func main() {
 // Config is the gateway's configuration; see README.md.
 type Config struct {
 	HTTPAddr        string
+	AdminAddr       string
 	Up              httpapi.Upstreams
 	AuthCacheTTL    time.Duration
 	CookieSecure    bool
@@ -54,7 +55,8 @@ type Config struct {
 func loadConfig(getenv config.Getenv) (Config, error) {
 	r := config.New(getenv)
 	c := Config{
-		HTTPAddr: r.String("GATEWAY_HTTP_ADDR", "127.0.0.1:8080"),
+		HTTPAddr:  r.String("GATEWAY_HTTP_ADDR", "127.0.0.1:8080"),
+		AdminAddr: r.String("GATEWAY_ADMIN_ADDR", "127.0.0.1:9080"),
 		Up: httpapi.Upstreams{
 			Users:     r.String("USERS_URL", "http://127.0.0.1:8081"),
 			Sessions:  r.String("SESSIONS_URL", "http://127.0.0.1:8082"),
@@ -97,7 +99,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		return err
 	}
 	log := obs.NewLogger(stdout, "gateway", cfg.LogLevel)
-	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr, "upstreams", cfg.Up,
+	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr, "admin_addr", cfg.AdminAddr, "upstreams", cfg.Up,
 		"auth_cache_ttl", cfg.AuthCacheTTL.String(), "cookie_secure", cfg.CookieSecure,
 		"upstream_timeout", cfg.UpstreamTimeout.String(), "compose_timeout", cfg.ComposeTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"nats_url", config.Redact(cfg.NATSURL), "events_buffer", cfg.EventsBuffer)
@@ -138,7 +140,20 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		log.WarnContext(ctx, "GATEWAY_NATS_URL is not set: the live event view and the console's broker view are off")
 	}
 	api := httpapi.New(log, client, cfg.Up, opts...)
-	err = httpx.Serve(ctx, cfg.HTTPAddr, api.Routes(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	// The public port and the loopback admin port (metrics, detailed readiness) live and
+	// stop together: either one failing stops the other.
+	srvCtx, stopServing := context.WithCancel(ctx)
+	adminErr := make(chan error, 1)
+	go func() {
+		err := httpx.Serve(srvCtx, cfg.AdminAddr, api.AdminRoutes(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+		stopServing()
+		adminErr <- err
+	}()
+	err = httpx.Serve(srvCtx, cfg.HTTPAddr, api.Routes(), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	stopServing()
+	if aerr := <-adminErr; (err == nil || errors.Is(err, context.Canceled)) && aerr != nil && !errors.Is(aerr, context.Canceled) {
+		err = fmt.Errorf("admin listener %s: %w", cfg.AdminAddr, aerr)
+	}
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err

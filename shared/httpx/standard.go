@@ -13,8 +13,18 @@ import (
 // requests that match no route answered as problem+json too — 404, or 405 with the Allow
 // header the mux computed — instead of ServeMux's plain-text replies.
 func Standard(service string, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux) http.Handler {
-	return Chain(routedProblems(log, mux),
-		Recover(log), RequestID, Correlation, Tracing(service), Metrics(reg, service), AccessLog(log))
+	return StandardWith(service, log, reg, mux)
+}
+
+// StandardWith is Standard with extra middleware run inside the standard chain, just in
+// front of the routes, so that what they answer (an edge check's problem, say) gets request
+// ids, metrics and the access log like any route's answer. The first of inner runs first.
+func StandardWith(service string, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux, inner ...Middleware) http.Handler {
+	var h http.Handler = routedProblems(log, mux)
+	for i := len(inner) - 1; i >= 0; i-- {
+		h = inner[i](h)
+	}
+	return Chain(h, Recover(log), RequestID, Correlation, Tracing(service), Metrics(reg, service), AccessLog(log))
 }
 
 // routedProblems serves matched requests with mux and unmatched ones as problems.

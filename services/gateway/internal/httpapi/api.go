@@ -113,9 +113,31 @@ func (a *API) Routes() http.Handler {
 	for _, register := range a.extra {
 		register(mux)
 	}
-	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
+	// The public port says only whether the gateway is ready; the checks' details and the
+	// metrics are on the loopback admin listener (AdminRoutes).
+	health := httpx.Health{Checks: a.checks}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_ = httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		res := health.Check(r.Context())
+		status := http.StatusOK
+		if res.Status != "ok" {
+			status = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		_ = httpx.WriteJSON(w, status, map[string]string{"status": res.Status})
+	})
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.Standard("gateway", a.log, a.reg, mux)
+	return httpx.StandardWith("gateway", a.log, a.reg, mux, a.edge)
+}
+
+// AdminRoutes are the operator's routes, served on a loopback listener of their own:
+// /healthz, /readyz with every check's result, and /metrics.
+func (a *API) AdminRoutes() http.Handler {
+	mux := http.NewServeMux()
+	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
+	return httpx.Standard("gateway-admin", a.log, prometheus.NewRegistry(), mux)
 }
 
 // principalKey carries the Principal of an authenticated request.
