@@ -18,13 +18,16 @@ import (
 	"polyshop/shared/testenv/natstest"
 )
 
-// The live event view against a real NATS server. The hub reads the USERS stream, but only
-// a test-only subject (natstest.EventType), so no real consumer ever sees these messages
-// and the test sees no real ones. Messages are published as the users service (the only
-// NATS user allowed to publish under users.>), the hub reads as the gateway.
+// The live event view against a real NATS server. The hub reads the tests' own stream
+// TEST_USERS (natstest: subjects test.users.>, published as the NATS user test), on a
+// test-only subject (natstest.EventType), so no real consumer ever sees these messages and
+// the test sees no real ones; the hub reads as the gateway.
 
 // eventsRig is a gateway API with a hub on a test subject and a sessions stub whose tokens
 // are "user-<id>" (customer <id>) and "admin-<id>" (admin).
+// usersStream is the test stream standing for USERS.
+var usersStream = natstest.StreamName("users")
+
 type eventsRig struct {
 	srv     *httptest.Server
 	subject string
@@ -33,12 +36,12 @@ type eventsRig struct {
 
 func newEventsRig(t *testing.T, buffer int) *eventsRig {
 	t.Helper()
-	pub := natstest.Conn(t, "USERS_NATS_URL", "users")
+	pub := natstest.TestConn(t)
 	natstest.Stream(t, pub, "users")
 	gw := natstest.Conn(t, "GATEWAY_NATS_URL", "gateway")
 	subject := events.SubjectFor(natstest.EventType(t, "users"))
 
-	hub := eventhub.New(gw.JetStream(), eventhub.Config{Streams: []string{"USERS"}, FilterSubjects: []string{subject}, Buffer: buffer})
+	hub := eventhub.New(gw.JetStream(), eventhub.Config{Streams: []string{usersStream}, FilterSubjects: []string{subject}, Buffer: buffer})
 	ctx, cancel := context.WithCancel(context.Background())
 	go hub.Run(ctx)
 	t.Cleanup(func() { cancel(); <-hub.Done() })
@@ -137,7 +140,7 @@ func (rig *eventsRig) readUntil(t *testing.T, token, query, lastEventID string, 
 				if err != nil {
 					t.Fatalf("bad id %q: %v", cur.id, err)
 				}
-				if pos["USERS"] >= until {
+				if pos[usersStream] >= until {
 					return out, cur.id
 				}
 			}
@@ -168,7 +171,7 @@ func TestEventsShowEachUserOnlyTheirOwnAggregates(t *testing.T) {
 	rig.publish(t, 5, map[string]any{"orderId": "order-a", "subject": "order-a"}) // no userId: known order
 	rig.publish(t, 6, map[string]any{"userId": "bob", "orderId": "order-b", "address": "Bob's street 1", "subject": "order-b"})
 	last := rig.publish(t, 7, map[string]any{"orderId": "order-b", "subject": "order-b"})
-	from := fmt.Sprintf("USERS:%d", start)
+	from := fmt.Sprintf(usersStream+":%d", start)
 
 	tests := []struct {
 		name, token, query string
@@ -207,7 +210,7 @@ func TestEventsResumeFromLastEventIDWithoutGaps(t *testing.T) {
 	for n := 1; n <= 10; n++ {
 		seqs = append(seqs, rig.publish(t, n, map[string]any{"userId": "alice"}))
 	}
-	first, id := rig.readUntil(t, "user-alice", "", fmt.Sprintf("USERS:%d", start), seqs[3])
+	first, id := rig.readUntil(t, "user-alice", "", fmt.Sprintf(usersStream+":%d", start), seqs[3])
 	if diff := cmp.Diff(numbers(first), []int{1, 2, 3, 4}); diff != "" {
 		t.Fatalf("first connection (-got +want):\n%s", diff)
 	}
@@ -224,8 +227,8 @@ func TestEventsResumeFromLastEventIDWithoutGaps(t *testing.T) {
 		want              []int
 	}{
 		{"resume after the 4th", id, []int{5, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 19, 20}},
-		{"resume from the very start", fmt.Sprintf("USERS:%d", start), []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 19, 20}},
-		{"resume at the end", fmt.Sprintf("USERS:%d", seqs[len(seqs)-1]), nil},
+		{"resume from the very start", fmt.Sprintf(usersStream+":%d", start), []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 19, 20}},
+		{"resume at the end", fmt.Sprintf(usersStream+":%d", seqs[len(seqs)-1]), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,14 +239,14 @@ func TestEventsResumeFromLastEventIDWithoutGaps(t *testing.T) {
 		})
 	}
 	t.Run("ids only move forward", func(t *testing.T) {
-		got, _ := rig.readUntil(t, "admin-root", "", fmt.Sprintf("USERS:%d", start), seqs[len(seqs)-1])
+		got, _ := rig.readUntil(t, "admin-root", "", fmt.Sprintf(usersStream+":%d", start), seqs[len(seqs)-1])
 		var prev uint64
 		for _, e := range got {
 			pos, _ := eventhub.ParsePosition(e.id)
-			if pos["USERS"] != e.data.Seq || pos["USERS"] <= prev {
+			if pos[usersStream] != e.data.Seq || pos[usersStream] <= prev {
 				t.Errorf("id %s for seq %d after %d", e.id, e.data.Seq, prev)
 			}
-			prev = pos["USERS"]
+			prev = pos[usersStream]
 		}
 	})
 }
