@@ -150,8 +150,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"cassandra": store.Ping,
 		"nats":      nc.Ready,
 	}}
-	api := httpapi.New(log, svc)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(health, reg), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	api := httpapi.New(svc, log, health.Checks, reg)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// HTTP is down: let the consumers finish and acknowledge what they hold; the broker
 	// connection and then the store close in the deferred calls (in that order).

@@ -153,8 +153,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"mongodb": store.Ping,
 		"nats":    nc.Ready,
 	}}
-	api := httpapi.New(log, svc)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(health, reg), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	api := httpapi.New(svc, log, health.Checks, reg)
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// HTTP is down: publish what the last requests stored, then stop the relay; the
 	// broker and the client close in the deferred calls.

@@ -1,9 +1,10 @@
 // Package httpapi is the activity service's internal HTTP API (see openapi.yaml): a user's
 // feed, newest first, paged with an opaque cursor, and the global recent-activity feed.
-// Errors are problem+json; domain errors become statuses in one table, errorFor.
+// Errors are problem+json; domain errors become statuses in one table, problem.
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -16,34 +17,35 @@ import (
 
 // API serves the activity endpoints.
 type API struct {
-	log *slog.Logger
-	svc *activity.Service
+	svc    *activity.Service
+	log    *slog.Logger
+	checks map[string]func(context.Context) error
+	reg    *prometheus.Registry
 }
 
-// New returns the API over svc.
-func New(log *slog.Logger, svc *activity.Service) *API {
-	return &API{log: log, svc: svc}
+// New returns the API for svc; checks are the readiness checks of /readyz and reg the
+// metrics registry of /metrics (a new one when nil).
+func New(svc *activity.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &API{svc: svc, log: log, checks: checks, reg: reg}
 }
 
-// Handler returns the complete handler: routes, health endpoints and middleware. reg
-// receives the HTTP metrics and serves /metrics (nil: the default registry).
-func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handler {
+// Handler returns the complete handler: routes, health endpoints and middleware.
+func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
 	mux.Handle("GET /users/{id}/activity", h(a.userFeed))
 	mux.Handle("GET /activity/recent", h(a.recent))
-	health.Register(mux, reg)
-	var mreg prometheus.Registerer = prometheus.DefaultRegisterer
-	if reg != nil {
-		mreg = reg
-	}
+	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.Standard("activity", a.log, mreg, mux)
+	return httpx.Standard("activity", a.log, a.reg, mux)
 }
 
-// errorFor is the one table from domain errors to HTTP problems; anything else is a 500
+// problem is the one table from domain errors to HTTP problems; anything else is a 500
 // whose cause httpx logs once.
-func errorFor(err error) error {
+func problem(err error) error {
 	var in *activity.InputError
 	switch {
 	case errors.As(err, &in):
@@ -56,7 +58,7 @@ func (a *API) userFeed(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p, err := a.svc.UserFeed(r.Context(), r.PathValue("id"), q.Get("limit"), q.Get("cursor"))
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return httpx.WriteJSON(w, http.StatusOK, p)
@@ -65,7 +67,7 @@ func (a *API) userFeed(w http.ResponseWriter, r *http.Request) error {
 func (a *API) recent(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.svc.Recent(r.Context(), r.URL.Query().Get("limit"))
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, p)
 }

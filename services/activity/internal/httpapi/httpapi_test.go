@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"polyshop/services/activity/internal/activity"
 	"polyshop/services/activity/internal/activity/activitytest"
@@ -34,7 +33,7 @@ func newServer(t *testing.T) (*httptest.Server, *activity.Service) {
 	st := cqltest.Store(t)
 	svc := activity.NewService(st, cqltest.Logger(), activity.Options{})
 	health := httpx.Health{Checks: map[string]func(context.Context) error{"cassandra": st.Ping}}
-	srv := httptest.NewServer(httpapi.New(cqltest.Logger(), svc).Handler(health, prometheus.NewRegistry()))
+	srv := httptest.NewServer(httpapi.New(svc, cqltest.Logger(), health.Checks, nil).Handler())
 	t.Cleanup(srv.Close)
 	return srv, svc
 }

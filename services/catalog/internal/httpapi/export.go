@@ -17,7 +17,7 @@ func (a *API) exportProducts(w http.ResponseWriter, r *http.Request) error {
 	}
 	ps, err := a.svc.Export(r.Context(), after, limit)
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	items := make([]rebuild.ProductRecord, len(ps))
 	for i, p := range ps {

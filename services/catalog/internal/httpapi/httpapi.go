@@ -1,9 +1,10 @@
 // Package httpapi is the catalog's internal HTTP API (see openapi.yaml): products, their
 // listing by category with opaque cursors, and the category registry. Errors are
-// problem+json; domain errors become statuses in one table, errorFor.
+// problem+json; domain errors become statuses in one table, problem.
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -23,17 +24,23 @@ const MaxBodyBytes = 64 << 10
 
 // API serves the catalog's HTTP endpoints.
 type API struct {
-	log *slog.Logger
-	svc *catalog.Service
+	svc    *catalog.Service
+	log    *slog.Logger
+	checks map[string]func(context.Context) error
+	reg    *prometheus.Registry
 }
 
-// New returns the API over svc.
-func New(log *slog.Logger, svc *catalog.Service) *API {
-	return &API{log: log, svc: svc}
+// New returns the API for svc; checks are the readiness checks of /readyz and reg the
+// metrics registry of /metrics (a new one when nil).
+func New(svc *catalog.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &API{svc: svc, log: log, checks: checks, reg: reg}
 }
 
 // Handler returns the complete handler: routes, health endpoints and middleware.
-func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handler {
+func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
 	mux.Handle("GET /categories", h(a.categories))
@@ -43,21 +50,13 @@ func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handle
 	mux.Handle("PATCH /products/{id}", h(a.update))
 	mux.Handle("DELETE /products/{id}", h(a.delete))
 	mux.Handle("GET /export/products", h(a.exportProducts))
-	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.NotFound("No such endpoint.")
-	}))
-	health.Register(mux, reg)
-	var mreg prometheus.Registerer = prometheus.DefaultRegisterer
-	if reg != nil {
-		mreg = reg
-	}
-	return httpx.Chain(mux,
-		httpx.Recover(a.log), httpx.RequestID, httpx.Correlation, httpx.Tracing("catalog"),
-		httpx.Metrics(mreg, "catalog"), httpx.AccessLog(a.log))
+	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
+	// Unmatched routes become 404 and 405 problems (with Allow).
+	return httpx.Standard("catalog", a.log, a.reg, mux)
 }
 
-// errorFor is the one table from domain errors to HTTP problems.
-func errorFor(err error) error {
+// problem is the one table from domain errors to HTTP problems.
+func problem(err error) error {
 	var v *catalog.Validation
 	switch {
 	case errors.As(err, &v):
@@ -91,7 +90,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := a.svc.Create(r.Context(), np)
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	w.Header().Set("Location", "/products/"+p.ID)
 	w.Header().Set("ETag", etag(p.Version))
@@ -101,7 +100,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.svc.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	w.Header().Set("ETag", etag(p.Version))
 	return httpx.WriteJSON(w, http.StatusOK, p)
@@ -125,7 +124,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := a.svc.Update(r.Context(), r.PathValue("id"), patch)
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	w.Header().Set("ETag", etag(p.Version))
 	return httpx.WriteJSON(w, http.StatusOK, p)
@@ -145,7 +144,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 		v = &n
 	}
 	if err := a.svc.Delete(r.Context(), r.PathValue("id"), v); err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -180,7 +179,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	ps, next, err := a.svc.List(r.Context(), lq)
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	resp := listResponse{Items: ps}
 	if resp.Items == nil {

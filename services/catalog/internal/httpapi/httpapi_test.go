@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,12 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"polyshop/services/catalog/internal/catalog"
 	"polyshop/services/catalog/internal/httpapi"
 	"polyshop/services/catalog/internal/mongostore"
-	"polyshop/shared/httpx"
 	"polyshop/shared/testenv/mongotest"
 )
 
@@ -31,8 +30,8 @@ func server(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := httpapi.New(log, catalog.NewService(s))
-	srv := httptest.NewServer(api.Handler(httpx.Health{}, prometheus.NewRegistry()))
+	api := httpapi.New(catalog.NewService(s), log, nil, nil)
+	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -175,5 +174,34 @@ func TestListCursorPagination(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("paged ids (-got +want):\n%s", diff)
+	}
+}
+
+// Unmatched routes answer like every other service's (httpx.Standard): an unknown path is a
+// 404 problem, a known path with another method a 405 problem with Allow.
+func TestUnmatchedRoutesAreProblems(t *testing.T) {
+	srv := server(t)
+	cases := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/nope", 404, ""},
+		{"PUT", "/products/x", 405, "DELETE, GET, HEAD, PATCH"},
+		{"DELETE", "/products", 405, "GET, HEAD, POST"},
+		{"POST", "/export/products", 405, "GET, HEAD"},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := fmt.Sprintf("%d %q %s", resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"))
+		want := fmt.Sprintf("%d %q application/problem+json", c.status, c.allow)
+		if got != want {
+			t.Errorf("%s %s = %s, want %s", c.method, c.path, got, want)
+		}
 	}
 }

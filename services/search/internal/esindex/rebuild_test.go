@@ -19,7 +19,6 @@ import (
 	"polyshop/services/search/internal/rebuildtest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/events"
-	"polyshop/shared/httpx"
 	"polyshop/shared/rebuild"
 )
 
@@ -283,7 +282,7 @@ func TestRebuildIsRefusedWhenTheNewIndexDisagreesWithTheCatalog(t *testing.T) {
 		t.Errorf("the refused index %s still exists", rep.Index)
 	}
 
-	srv := httptest.NewServer(httpapi.New(quiet(), svc).Handler(httpx.Health{}, nil))
+	srv := httptest.NewServer(httpapi.New(svc, quiet(), nil, nil).Handler())
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/admin/rebuild", "application/json", nil)
 	if err != nil {

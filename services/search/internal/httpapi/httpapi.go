@@ -1,9 +1,10 @@
 // Package httpapi is the search service's internal HTTP API (see openapi.yaml): GET /search
 // with filters, facets and opaque search_after cursors, and the admin endpoints for rebuild
-// and drift. Errors are problem+json; errorFor is the one mapping from domain errors.
+// and drift. Errors are problem+json; problem is the one mapping from domain errors.
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,31 +26,35 @@ import (
 
 // API serves the search endpoints.
 type API struct {
-	log *slog.Logger
-	svc *search.Service
+	svc    *search.Service
+	log    *slog.Logger
+	checks map[string]func(context.Context) error
+	reg    *prometheus.Registry
 }
 
-// New returns the API over svc.
-func New(log *slog.Logger, svc *search.Service) *API { return &API{log: log, svc: svc} }
+// New returns the API for svc; checks are the readiness checks of /readyz and reg the
+// metrics registry of /metrics (a new one when nil).
+func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &API{svc: svc, log: log, checks: checks, reg: reg}
+}
 
 // Handler returns the complete handler: routes, health endpoints and middleware.
-func (a *API) Handler(health httpx.Health, reg *prometheus.Registry) http.Handler {
+func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
 	mux.Handle("GET /search", h(a.search))
 	mux.Handle("POST /admin/rebuild", h(a.rebuild))
 	mux.Handle("GET /admin/drift", h(a.drift))
-	health.Register(mux, reg)
-	var mreg prometheus.Registerer = prometheus.DefaultRegisterer
-	if reg != nil {
-		mreg = reg
-	}
+	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unmatched routes become 404 and 405 problems (with Allow).
-	return httpx.Standard("search", a.log, mreg, mux)
+	return httpx.Standard("search", a.log, a.reg, mux)
 }
 
-// errorFor is the one table from domain errors to HTTP problems.
-func errorFor(err error) error {
+// problem is the one table from domain errors to HTTP problems.
+func problem(err error) error {
 	switch {
 	case errors.Is(err, search.ErrRebuildRunning):
 		return httpx.Conflict("A rebuild is already running.")
@@ -84,7 +89,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.svc.Search(r.Context(), q)
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	resp := SearchResponse{Hits: res.Hits, Total: res.Total, Facets: res.Facets}
 	if res.Next != nil {
@@ -210,7 +215,7 @@ func (a *API) rebuild(w http.ResponseWriter, r *http.Request) error {
 		return json.NewEncoder(w).Encode(body)
 	}
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, rep)
 }
@@ -218,7 +223,7 @@ func (a *API) rebuild(w http.ResponseWriter, r *http.Request) error {
 func (a *API) drift(w http.ResponseWriter, r *http.Request) error {
 	rep, err := a.svc.Drift(r.Context())
 	if err != nil {
-		return errorFor(err)
+		return problem(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, rep)
 }

@@ -20,7 +20,6 @@ import (
 	"polyshop/services/search/internal/httpapi"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/events"
-	"polyshop/shared/httpx"
 )
 
 // GET /search?inStock= end to end: events handled into a real index, queried over HTTP.
@@ -56,7 +55,7 @@ func TestInStockParameterFiltersEndToEnd(t *testing.T) {
 	if err := x.Refresh(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(log, svc).Handler(httpx.Health{}, nil))
+	srv := httptest.NewServer(httpapi.New(svc, log, nil, nil).Handler())
 	defer srv.Close()
 
 	type hit struct {
@@ -98,7 +97,7 @@ func TestInStockParameterFiltersEndToEnd(t *testing.T) {
 
 func TestUnmatchedRoutesAreProblems(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpapi.New(log, search.NewService(nil, nil, search.Exports{}, nil, search.Options{}, log)).Handler(httpx.Health{}, nil))
+	srv := httptest.NewServer(httpapi.New(search.NewService(nil, nil, search.Exports{}, nil, search.Options{}, log), log, nil, nil).Handler())
 	defer srv.Close()
 	tests := []struct {
 		method, path string
