@@ -17,9 +17,9 @@ import (
 	"polyshop/services/orders/internal/httpapi"
 	"polyshop/services/orders/internal/orders"
 	"polyshop/services/orders/internal/orders/orderstest"
-	"polyshop/services/orders/internal/rebuildtest"
 	"polyshop/shared/events"
 	"polyshop/shared/rebuild"
+	"polyshop/shared/rebuild/rebuildtest"
 )
 
 func envelope(t *testing.T, typ, subject string, seq int64, data any) events.Envelope {
@@ -122,8 +122,8 @@ func TestRebuildCopiesFromExportsWhenEarlyEventsAreGone(t *testing.T) {
 	e := orderstest.New(t, orderstest.SlowTiming)
 	ctx := context.Background()
 	js := rebuildtest.JetStream(t)
-	usersSt := rebuildtest.Stream(t, js, "users")
-	catalogSt := rebuildtest.Stream(t, js, "catalog")
+	usersSt := rebuildtest.Stream(t, js, "USERS", "users")
+	catalogSt := rebuildtest.Stream(t, js, "CATALOG", "catalog")
 	usersFeed, catalogFeed := consumer.CopyFeeds("orders")
 
 	u := make([]string, 5)

@@ -16,10 +16,10 @@ import (
 
 	"polyshop/services/search/internal/esindex"
 	"polyshop/services/search/internal/esindex/estest"
-	"polyshop/services/search/internal/rebuildtest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/events"
 	"polyshop/shared/rebuild"
+	"polyshop/shared/rebuild/rebuildtest"
 )
 
 // newIndex returns an index behind an alias of its own (estest.New) and checks that a
@@ -196,7 +196,7 @@ func TestRebuildWhileQueriesRunNeverShowsAnEmptyIndex(t *testing.T) {
 	exp := rebuildtest.Products(recordsOf(t, evs)...)
 	exp.PageSize, exp.BeforePage = 20, func(int) { time.Sleep(20 * time.Millisecond) }
 	svc := search.NewService(x, rebuild.New(js, 0, quiet()), search.Exports{Products: exp, Stock: rebuildtest.Stock()},
-		rebuildtest.Catalog{Export: exp}, search.Options{DriftRounds: 1}, quiet())
+		testCatalog{Export: exp}, search.Options{DriftRounds: 1}, quiet())
 	// The live index holds the same products already (as after normal consumption).
 	for _, e := range evs {
 		if err := svc.Handle(ctx, e); err != nil {

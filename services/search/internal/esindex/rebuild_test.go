@@ -16,10 +16,10 @@ import (
 
 	"polyshop/services/search/internal/esindex"
 	"polyshop/services/search/internal/httpapi"
-	"polyshop/services/search/internal/rebuildtest"
 	"polyshop/services/search/internal/search"
 	"polyshop/shared/events"
 	"polyshop/shared/rebuild"
+	"polyshop/shared/rebuild/rebuildtest"
 )
 
 var stamp = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -196,7 +196,7 @@ func TestRebuildFromExportsAndTailsWhenEarlyEventsAreGone(t *testing.T) {
 	}}
 
 	svc := search.NewService(idx, rebuild.New(js, 3, quiet()), search.Exports{Products: products, Stock: stock},
-		rebuildtest.Catalog{Export: products}, search.Options{DriftRounds: 3, DriftPause: time.Millisecond}, quiet())
+		testCatalog{Export: products}, search.Options{DriftRounds: 3, DriftPause: time.Millisecond}, quiet())
 	// The live index holds a product no owner knows (a lost delete): the rebuild drops it.
 	stray := uuid.NewString()
 	handleAll(t, svc, eventOf(t, product(stray, 1, "Stray", false)))
@@ -254,7 +254,7 @@ func TestRebuildIsRefusedWhenTheNewIndexDisagreesWithTheCatalog(t *testing.T) {
 	products := rebuildtest.Products(product(uuid.NewString(), 1, "Kettle", false), product(uuid.NewString(), 3, "Old", true))
 	missing := uuid.NewString()
 	svc := search.NewService(x, rebuild.New(js, 0, quiet()), search.Exports{Products: products, Stock: rebuildtest.Stock()},
-		rebuildtest.Catalog{Export: products, Extra: map[string]int64{missing: 4}},
+		testCatalog{Export: products, Extra: map[string]int64{missing: 4}},
 		search.Options{DriftRounds: 2, DriftPause: time.Millisecond}, quiet())
 	live := uuid.NewString()
 	handleAll(t, svc, eventOf(t, product(live, 1, "Live", false)))
