@@ -40,7 +40,7 @@ func TestConsumerEndToEnd(t *testing.T) {
 	tc := natstest.TestConn(t)
 	natstest.Stream(t, tc, "users")
 	users := natstest.Publisher{C: tc}
-	act := natstest.Conn(t, "ACTIVITY_NATS_URL", "activity")
+	act := natstest.TestConn(t) // its dead letters, if any, go to DLQ_TEST, not the live DLQ_ACTIVITY
 
 	prefix := testenv.UniqueName(t, "activity_test")
 	t.Cleanup(func() {

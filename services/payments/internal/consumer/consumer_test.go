@@ -55,7 +55,7 @@ func TestCommandsEndToEndAndDown(t *testing.T) {
 	svc := payments.NewService(pgstore.New(pool), payments.Options{})
 	orders := natstest.TestConn(t)
 	stream := natstest.Stream(t, orders, "orders")
-	pay := natstest.Conn(t, "PAYMENTS_NATS_URL", "payments")
+	pay := natstest.TestConn(t) // dead letters, if any, go to DLQ_TEST
 
 	base := strings.TrimSuffix(natstest.EventType(t, "orders"), ".v1")
 	chargeType, refundType := base+".charge.v1", base+".refund.v1"

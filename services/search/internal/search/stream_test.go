@@ -29,7 +29,7 @@ func TestStockEventsFromTheInventoryStreamReachTheIndex(t *testing.T) {
 	inv := natstest.TestConn(t)
 	stream := natstest.Stream(t, inv, "inventory")
 	typ := natstest.EventType(t, "inventory")
-	nc := natstest.Conn(t, "SEARCH_NATS_URL", "search")
+	nc := natstest.TestConn(t) // dead letters, if any, go to DLQ_TEST
 	x := estest.New(t)
 	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, quiet())
 

@@ -332,7 +332,7 @@ func TestRevokeOnUserDeleted(t *testing.T) {
 	}
 	tc := natstest.TestConn(t)
 	stream := natstest.Stream(t, tc, "users")
-	nc := natstest.Conn(t, "SESSIONS_NATS_URL", "sessions")
+	nc := natstest.TestConn(t) // dead letters, if any, go to DLQ_TEST
 	durable := natstest.Durable(t, nc, stream, "sessions_test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
