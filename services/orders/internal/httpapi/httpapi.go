@@ -150,8 +150,11 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	q := orders.ListQuery{UserID: qs.Get("userId"), Status: orders.Status(qs.Get("status"))}
 	if v := qs.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
+		if err != nil {
 			return problem(&orders.BadRequestError{Field: "limit", Reason: "must be an integer from 1 to 100"})
+		}
+		if n < 1 || n > 100 {
+			return problem(&orders.ValidationError{Field: "limit", Reason: "must be from 1 to 100"})
 		}
 		q.Limit = n
 	}

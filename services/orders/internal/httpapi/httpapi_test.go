@@ -302,10 +302,15 @@ func TestListOrders(t *testing.T) {
 	if ids, _ := page(""); len(ids) != 6 || ids[0] != theirs {
 		t.Errorf("all orders: %v, want 6, newest (%s) first", ids, theirs)
 	}
-	for q, want := range map[string]int{"limit=0": 400, "limit=101": 400, "limit=x": 400, "cursor=nope": 400,
+	for q, want := range map[string]int{"limit=0": 422, "limit=101": 422, "limit=-1": 422, "limit=1.5": 400, "limit=x": 400, "cursor=nope": 400,
 		"userId=bob": 422, "status=DONE": 422} {
-		if r := e.do(t, "GET", "/orders?"+q, "", ""); r.status != want {
+		r := e.do(t, "GET", "/orders?"+q, "", "")
+		if r.status != want {
 			t.Errorf("GET /orders?%s: %d, want %d", q, r.status, want)
+		}
+		field, _, _ := strings.Cut(q, "=")
+		if !strings.Contains(string(r.body), `"field":"`+field+`"`) {
+			t.Errorf("GET /orders?%s: problem does not name %s: %s", q, field, r.body)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func (s *Service) List(ctx context.Context, q ListQuery) (Page, error) {
 		q.Limit = 20
 	}
 	if q.Limit < 1 || q.Limit > 100 {
-		return Page{}, &BadRequestError{"limit", "must be an integer from 1 to 100"}
+		return Page{}, &ValidationError{"limit", "must be from 1 to 100"}
 	}
 	return s.store.List(ctx, q)
 }
