@@ -15,8 +15,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -28,6 +26,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"polyshop/infra/checks/internal/gwclient"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,8 +139,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 		tmu.Unlock()
 		fmt.Fprintln(out, "chaos:", line)
 	}
-	c := client{base: strings.TrimRight(cfg.gateway, "/"), hc: &http.Client{Timeout: 15 * time.Second}}
-	logf("seed %d, %s at %.1f orders/s, duplicates %d, gateway %s", cfg.seed, cfg.duration, cfg.rate, cfg.duplicates, c.base)
+	c := gwclient.Client{Base: strings.TrimRight(cfg.gateway, "/"), HC: &http.Client{Timeout: 15 * time.Second}}
+	logf("seed %d, %s at %.1f orders/s, duplicates %d, gateway %s", cfg.seed, cfg.duration, cfg.rate, cfg.duplicates, c.Base)
 
 	customers, products, err := setup(ctx, c, cfg)
 	if err != nil {
@@ -152,7 +151,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	dlqBase, err := audit.DLQState(ctx, c.hc, cfg.natsMonitor)
+	dlqBase, err := audit.DLQState(ctx, c.HC, cfg.natsMonitor)
 	if err != nil {
 		return nil, err
 	}
@@ -403,14 +402,14 @@ func waitReady(ctx context.Context, base string) {
 }
 
 func putChaos(ctx context.Context, cfg config, svc string, body any) error {
-	c := client{base: cfg.owners[svc], hc: &http.Client{Timeout: 5 * time.Second}}
-	_, err := c.call(ctx, "PUT", "/faults/chaos", "", nil, body, nil)
+	c := gwclient.Client{Base: cfg.owners[svc], HC: &http.Client{Timeout: 5 * time.Second}}
+	_, err := c.Call(ctx, "PUT", "/faults/chaos", "", nil, body, nil)
 	return err
 }
 
 func deleteChaos(ctx context.Context, cfg config, svc string) error {
-	c := client{base: cfg.owners[svc], hc: &http.Client{Timeout: 5 * time.Second}}
-	_, err := c.call(ctx, "DELETE", "/faults/chaos", "", nil, nil, nil)
+	c := gwclient.Client{Base: cfg.owners[svc], HC: &http.Client{Timeout: 5 * time.Second}}
+	_, err := c.Call(ctx, "DELETE", "/faults/chaos", "", nil, nil, nil)
 	return err
 }
 
@@ -420,8 +419,8 @@ func fired(ctx context.Context, cfg config) (map[string]int64, error) {
 	for svc, base := range cfg.owners {
 		waitReady(ctx, base)
 		var st struct{ Fired map[string]int64 }
-		c := client{base: base, hc: &http.Client{Timeout: 5 * time.Second}}
-		if _, err := c.call(ctx, "GET", "/faults/chaos", "", nil, nil, &st); err != nil {
+		c := gwclient.Client{Base: base, HC: &http.Client{Timeout: 5 * time.Second}}
+		if _, err := c.Call(ctx, "GET", "/faults/chaos", "", nil, nil, &st); err != nil {
 			return nil, fmt.Errorf("%s: %w", svc, err)
 		}
 		for k, v := range st.Fired {
@@ -433,12 +432,12 @@ func fired(ctx context.Context, cfg config) (map[string]int64, error) {
 
 // place places one order, retrying with the same Idempotency-Key while the platform is
 // unavailable (a crash between commit and answer must not make a second order).
-func place(ctx context.Context, c client, cu *customer, product string, qty int) (int, error) {
-	key := "chaos-" + randomHex()
+func place(ctx context.Context, c gwclient.Client, cu *customer, product string, qty int) (int, error) {
+	key := "chaos-" + gwclient.RandomHex()
 	var err error
 	for attempt := range 30 {
 		var status int
-		status, err = c.call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": key},
+		status, err = c.Call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": key},
 			map[string]any{"items": []map[string]any{{"productId": product, "quantity": qty}}}, nil)
 		if err == nil {
 			return attempt, nil
@@ -453,17 +452,17 @@ func place(ctx context.Context, c client, cu *customer, product string, qty int)
 
 type customer struct{ token string }
 
-func setup(ctx context.Context, c client, cfg config) ([]*customer, []string, error) {
-	admin, err := c.login(ctx, cfg.adminEmail, cfg.adminPassword)
+func setup(ctx context.Context, c gwclient.Client, cfg config) ([]*customer, []string, error) {
+	admin, err := c.Login(ctx, cfg.adminEmail, cfg.adminPassword)
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin login: %w", err)
 	}
-	run := randomHex()
+	run := gwclient.RandomHex()
 	stock := int(cfg.rate*cfg.duration.Seconds())*2/cfg.products + 100
 	var products []string
 	for i := range cfg.products {
 		var p struct{ ID string }
-		if _, err := c.call(ctx, "POST", "/api/products", admin, nil, map[string]any{
+		if _, err := c.Call(ctx, "POST", "/api/products", admin, nil, map[string]any{
 			"name": fmt.Sprintf("chaos %s kettle %d", run, i), "description": "created by the chaos run", "category": "kettle",
 			"price":        map[string]any{"amount": 1500 + i, "currency": "EUR"},
 			"attributes":   map[string]any{"capacityMl": 1000, "material": "steel"},
@@ -476,14 +475,14 @@ func setup(ctx context.Context, c client, cfg config) ([]*customer, []string, er
 	for i := range cfg.customers {
 		email := fmt.Sprintf("chaos-%s-%d@example.com", run, i)
 		const password = "chaos run pass phrase 1"
-		if _, err := c.call(ctx, "POST", "/api/users", "", nil, map[string]string{"email": email, "password": password, "name": "Chaos Buyer"}, nil); err != nil {
+		if _, err := c.Call(ctx, "POST", "/api/users", "", nil, map[string]string{"email": email, "password": password, "name": "Chaos Buyer"}, nil); err != nil {
 			return nil, nil, fmt.Errorf("sign up: %w", err)
 		}
-		token, err := c.login(ctx, email, password)
+		token, err := c.Login(ctx, email, password)
 		if err != nil {
 			return nil, nil, fmt.Errorf("login: %w", err)
 		}
-		if _, err := c.call(ctx, "PUT", "/api/me/address", token, nil,
+		if _, err := c.Call(ctx, "PUT", "/api/me/address", token, nil,
 			map[string]string{"street": "1 Chaos St", "city": "Berlin", "postalCode": "10115", "country": "DE"}, nil); err != nil {
 			return nil, nil, fmt.Errorf("address: %w", err)
 		}
@@ -494,7 +493,7 @@ func setup(ctx context.Context, c client, cfg config) ([]*customer, []string, er
 		cu, p := customers[i%len(customers)], products[i%len(products)]
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			_, err := c.call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": "warmup-" + randomHex()},
+			_, err := c.Call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": "warmup-" + gwclient.RandomHex()},
 				map[string]any{"items": []map[string]any{{"productId": p, "quantity": 1}}}, nil)
 			if err == nil {
 				break
@@ -580,60 +579,6 @@ func machine(host string) string {
 		cpus = strings.Count(string(b), "processor\t:")
 	}
 	return fmt.Sprintf("%s (%d cores)", host, cpus)
-}
-
-// client is a small JSON client.
-type client struct {
-	base string
-	hc   *http.Client
-}
-
-func (c client) call(ctx context.Context, method, path, token string, hdr map[string]string, in, out any) (int, error) {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s = %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-func (c client) login(ctx context.Context, email, password string) (string, error) {
-	var out struct{ Token string }
-	_, err := c.call(ctx, "POST", "/api/sessions", "", nil, map[string]string{"email": email, "password": password}, &out)
-	return out.Token, err
-}
-
-func randomHex() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func env(k, def string) string {

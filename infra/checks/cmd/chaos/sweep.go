@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"polyshop/infra/checks/internal/gwclient"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,7 @@ import (
 // traffic through it, NATS down) is disarmed and counted as missed.
 func sweep(ctx context.Context, cfg config, svc string, start int, up *uptimes, st *sweepStats, logf func(string, ...any)) {
 	points := chaos.PointsOf(svc)
-	c := client{base: cfg.owners[svc], hc: &http.Client{Timeout: 5 * time.Second}}
+	c := gwclient.Client{Base: cfg.owners[svc], HC: &http.Client{Timeout: 5 * time.Second}}
 	for i := start; ctx.Err() == nil; i++ {
 		pt := points[i%len(points)].Name
 		if !up.waitUp(ctx, svc, cfg.minUptime) {
@@ -33,7 +34,7 @@ func sweep(ctx context.Context, cfg config, svc string, start int, up *uptimes, 
 		if err != nil {
 			continue // restarting: wait for it again
 		}
-		if _, err := c.call(ctx, "PUT", "/faults/chaos", "", nil, map[string]any{"crashPoints": map[string]float64{pt: 1}}, nil); err != nil {
+		if _, err := c.Call(ctx, "PUT", "/faults/chaos", "", nil, map[string]any{"crashPoints": map[string]float64{pt: 1}}, nil); err != nil {
 			logf("arm %s: %v", pt, err)
 			continue
 		}
@@ -55,15 +56,15 @@ func sweep(ctx context.Context, cfg config, svc string, start int, up *uptimes, 
 		}
 		// Not reached in time: disarm (a late firing is still counted by the owners' fired
 		// counts, which the report uses) and go on with the next point.
-		_, err = c.call(context.WithoutCancel(ctx), "PUT", "/faults/chaos", "", nil, map[string]any{"crashPoints": map[string]float64{pt: 0}}, nil)
+		_, err = c.Call(context.WithoutCancel(ctx), "PUT", "/faults/chaos", "", nil, map[string]any{"crashPoints": map[string]float64{pt: 0}}, nil)
 		st.count(st.missed, pt)
 		logf("%s armed p=1 did not fire within %s; disarmed%s", pt, cfg.fireTimeout, errSuffix(err))
 	}
 }
 
-func firedOf(ctx context.Context, c client) (map[string]int64, error) {
+func firedOf(ctx context.Context, c gwclient.Client) (map[string]int64, error) {
 	var st struct{ Fired map[string]int64 }
-	_, err := c.call(ctx, "GET", "/faults/chaos", "", nil, nil, &st)
+	_, err := c.Call(ctx, "GET", "/faults/chaos", "", nil, nil, &st)
 	return st.Fired, err
 }
 

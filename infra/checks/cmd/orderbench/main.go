@@ -9,7 +9,7 @@
 // It signs in as the admin (ADMIN_EMAIL / ADMIN_PASSWORD, or -admin-email / -admin-password),
 // creates its own products (with stock enough for every order) and customers (with an
 // address; those of earlier runs listed in -state are reused, since users throttles
-// sign-ups per client address), waits until orders knows them, then runs each rate for -duration and waits for
+// sign-ups per gwclient.Client address), waits until orders knows them, then runs each rate for -duration and waits for
 // that rate's orders to end (at most -drain). Per rate it prints the orders placed, their
 // outcomes, the CONFIRMED orders per second, the placement (POST answered) latency and the
 // placement → CONFIRMED latency p50/p99/max, and where the time goes: the median time from
@@ -24,10 +24,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -37,6 +34,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"polyshop/infra/checks/internal/gwclient"
 	"slices"
 	"sort"
 	"strconv"
@@ -88,62 +86,6 @@ func main() {
 	}
 }
 
-// client is a small client of the public API.
-type client struct {
-	base string
-	hc   *http.Client
-}
-
-// call sends in as JSON (when not nil) and decodes a 2xx answer into out; any other
-// status is an error carrying the body.
-func (c client) call(ctx context.Context, method, path, token string, hdr map[string]string, in, out any) (int, error) {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s = %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-func (c client) login(ctx context.Context, email, password string) (string, error) {
-	var out struct{ Token string }
-	_, err := c.call(ctx, "POST", "/api/sessions", "", nil, map[string]string{"email": email, "password": password}, &out)
-	return out.Token, err
-}
-
-func randomHex() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // customer is a signed-in customer and the orders it waits for.
 type customer struct {
 	token string
@@ -179,14 +121,14 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if cfg.adminEmail == "" || cfg.adminPassword == "" {
 		return errors.New("set ADMIN_EMAIL and ADMIN_PASSWORD (or -admin-email, -admin-password): the benchmark creates its own products")
 	}
-	c := client{base: strings.TrimRight(cfg.gateway, "/"), hc: &http.Client{Timeout: 30 * time.Second,
+	c := gwclient.Client{Base: strings.TrimRight(cfg.gateway, "/"), HC: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, IdleConnTimeout: 90 * time.Second}}}
 	total := 0
 	for _, r := range cfg.rates {
 		total += r * int(cfg.duration/time.Second)
 	}
 	fmt.Fprintf(out, "orderbench: gateway %s, rates %v orders/s, %s each (%d orders), %d customers, %d products\n",
-		c.base, cfg.rates, cfg.duration, total, cfg.users, cfg.products)
+		c.Base, cfg.rates, cfg.duration, total, cfg.users, cfg.products)
 
 	customers, products, err := setup(ctx, c, cfg, total)
 	if err != nil {
@@ -214,17 +156,17 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 
 // setup creates the customers and products and checks, with one order each, that orders
 // has their copies (they arrive by events).
-func setup(ctx context.Context, c client, cfg config, total int) ([]*customer, []string, error) {
-	admin, err := c.login(ctx, cfg.adminEmail, cfg.adminPassword)
+func setup(ctx context.Context, c gwclient.Client, cfg config, total int) ([]*customer, []string, error) {
+	admin, err := c.Login(ctx, cfg.adminEmail, cfg.adminPassword)
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin login: %w", err)
 	}
-	run := randomHex()
+	run := gwclient.RandomHex()
 	stock := total/cfg.products + 1000
 	var products []string
 	for i := range cfg.products {
 		var p struct{ ID string }
-		_, err := c.call(ctx, "POST", "/api/products", admin, nil, map[string]any{
+		_, err := c.Call(ctx, "POST", "/api/products", admin, nil, map[string]any{
 			"name": fmt.Sprintf("orderbench %s kettle %d", run, i), "description": "created by orderbench", "category": "kettle",
 			"price":        map[string]any{"amount": 1000 + i, "currency": "EUR"},
 			"attributes":   map[string]any{"capacityMl": 1000, "material": "steel"},
@@ -243,7 +185,7 @@ func setup(ctx context.Context, c client, cfg config, total int) ([]*customer, [
 		cu, p := customers[i%len(customers)], products[i%len(products)]
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			_, err := c.call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": "warmup-" + randomHex()},
+			_, err := c.Call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": "warmup-" + gwclient.RandomHex()},
 				map[string]any{"items": []map[string]any{{"productId": p, "quantity": 1}}}, nil)
 			if err == nil {
 				break
@@ -258,9 +200,9 @@ func setup(ctx context.Context, c client, cfg config, total int) ([]*customer, [
 }
 
 // signUp returns cfg.users signed-in customers with an address. Those of earlier runs
-// (listed in cfg.state) are reused: users throttles sign-ups per client address
+// (listed in cfg.state) are reused: users throttles sign-ups per gwclient.Client address
 // (USERS_SIGNUP_CLIENT_MAX, 20 an hour), and every tool on this machine is 127.0.0.1.
-func signUp(ctx context.Context, c client, cfg config, run string) ([]*customer, error) {
+func signUp(ctx context.Context, c gwclient.Client, cfg config, run string) ([]*customer, error) {
 	const password = "orderbench pass phrase 1"
 	var saved []string
 	if cfg.state != "" {
@@ -277,21 +219,21 @@ func signUp(ctx context.Context, c client, cfg config, run string) ([]*customer,
 			live = append(live, email)
 			continue
 		}
-		if token, err := c.login(ctx, email, password); err == nil {
+		if token, err := c.Login(ctx, email, password); err == nil {
 			customers = append(customers, &customer{token: token, open: map[string]*sample{}})
 			live = append(live, email)
 		}
 	}
 	for i := len(customers); i < cfg.users; i++ {
 		email := fmt.Sprintf("orderbench-%s-%d@example.com", run, i)
-		status, err := c.call(ctx, "POST", "/api/users", "", nil, map[string]string{"email": email, "password": password, "name": "Bench Buyer"}, nil)
+		status, err := c.Call(ctx, "POST", "/api/users", "", nil, map[string]string{"email": email, "password": password, "name": "Bench Buyer"}, nil)
 		if status == http.StatusTooManyRequests {
-			return nil, fmt.Errorf("sign up refused: users throttles sign-ups per client address (USERS_SIGNUP_CLIENT_MAX per USERS_SIGNUP_WINDOW); reuse customers with -state, or ask for fewer with -users: %w", err)
+			return nil, fmt.Errorf("sign up refused: users throttles sign-ups per gwclient.Client address (USERS_SIGNUP_CLIENT_MAX per USERS_SIGNUP_WINDOW); reuse customers with -state, or ask for fewer with -users: %w", err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sign up: %w", err)
 		}
-		token, err := c.login(ctx, email, password)
+		token, err := c.Login(ctx, email, password)
 		if err != nil {
 			return nil, fmt.Errorf("login: %w", err)
 		}
@@ -305,7 +247,7 @@ func signUp(ctx context.Context, c client, cfg config, run string) ([]*customer,
 		}
 	}
 	for _, cu := range customers {
-		if _, err := c.call(ctx, "PUT", "/api/me/address", cu.token, nil,
+		if _, err := c.Call(ctx, "PUT", "/api/me/address", cu.token, nil,
 			map[string]string{"street": "1 Bench St", "city": "Berlin", "postalCode": "10115", "country": "DE"}, nil); err != nil {
 			return nil, fmt.Errorf("address: %w", err)
 		}
@@ -315,7 +257,7 @@ func signUp(ctx context.Context, c client, cfg config, run string) ([]*customer,
 
 // runRate sends rate orders per second for cfg.duration, each at its intended time, and
 // returns their samples once every order has ended or cfg.drain has passed.
-func runRate(ctx context.Context, c client, cfg config, rate int, customers []*customer, products []string) []*sample {
+func runRate(ctx context.Context, c gwclient.Client, cfg config, rate int, customers []*customer, products []string) []*sample {
 	n := rate * int(cfg.duration/time.Second)
 	samples := make([]*sample, n)
 	interval := time.Second / time.Duration(rate)
@@ -368,9 +310,9 @@ func openOrders(customers []*customer) int {
 }
 
 // place sends one order and registers it for polling.
-func (cu *customer) place(ctx context.Context, c client, s *sample, product string) {
+func (cu *customer) place(ctx context.Context, c gwclient.Client, s *sample, product string) {
 	var o struct{ ID string }
-	_, err := c.call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": "bench-" + randomHex()},
+	_, err := c.Call(ctx, "POST", "/api/orders", cu.token, map[string]string{"Idempotency-Key": "bench-" + gwclient.RandomHex()},
 		map[string]any{"items": []map[string]any{{"productId": product, "quantity": 1}}}, &o)
 	s.placed = time.Since(s.intended)
 	if err != nil {
@@ -385,7 +327,7 @@ func (cu *customer) place(ctx context.Context, c client, s *sample, product stri
 
 // poll reads the customer's newest orders every interval while some are open, and
 // records those that ended.
-func (cu *customer) poll(ctx context.Context, c client, interval time.Duration) {
+func (cu *customer) poll(ctx context.Context, c gwclient.Client, interval time.Duration) {
 	for ctx.Err() == nil {
 		cu.mu.Lock()
 		open := len(cu.open)
@@ -402,7 +344,7 @@ func (cu *customer) poll(ctx context.Context, c client, interval time.Duration) 
 			if cursor != "" {
 				path += "&cursor=" + url.QueryEscape(cursor)
 			}
-			if _, err := c.call(ctx, "GET", path, cu.token, nil, nil, &p); err != nil {
+			if _, err := c.Call(ctx, "GET", path, cu.token, nil, nil, &p); err != nil {
 				break
 			}
 			for _, o := range p.Items {
