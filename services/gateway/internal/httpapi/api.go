@@ -109,6 +109,7 @@ func (a *API) Routes() http.Handler {
 	a.registerOrders(mux)
 	a.registerEvents(mux)
 	a.registerConsole(mux)
+	a.registerOperator(mux)
 	a.registerWeb(mux)
 	for _, register := range a.extra {
 		register(mux)

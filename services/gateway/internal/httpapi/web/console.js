@@ -1,5 +1,6 @@
 // console.js — the consistency console (admin): sagas, step timelines, broker lag and
-// dead letters, outbox, search drift, health, and the data map. Read-only.
+// dead letters, outbox, search drift, health, and the data map. Read-only except the
+// operator actions: show / replay / drop a dead letter, re-arm a parked outbox event.
 import { api, h, when, problemBox } from './api.js';
 import { onLeave } from './app.js';
 import { stepsList } from './shop.js';
@@ -52,7 +53,7 @@ function broker(b) {
     table('Streams', ['Stream', '#Messages', '#Last seq', 'Last message', '#Ephemeral readers'], owner.map((s) => h('tr', {}, h('td', {}, s.name), num(s.messages), num(s.lastSeq), h('td', {}, when(s.lastTime)), num(s.consumers.filter((c) => !c.durable).length)))),
     h('h3', {}, 'Dead letters'),
     dlq.length ? table('Dead-letter streams', ['Stream', '#Depth', 'Last letter'], dlq.map((s) => h('tr', {}, h('td', {}, s.name), h('td', { class: `num ${s.messages ? 'bad' : ''}` }, String(s.messages)), h('td', {}, when(s.lastTime))))) : h('p', {}, 'No dead-letter stream yet.'),
-    h('p', { class: 'muted' }, 'Show / replay / drop of dead letters are done by each consuming service (its own DLQ API); the console shows their depth.'),
+    h('p', { class: 'muted' }, 'Show, replay or drop the letters in the "Dead letters and parked events" section below.'),
   ];
 }
 
@@ -74,6 +75,63 @@ function outbox(o) {
     h('td', { class: 'muted' }, (x.missing || []).join('; ') || '—'))));
 }
 
+const SERVICES = ['users', 'sessions', 'catalog', 'inventory', 'orders', 'payments', 'activity', 'search'];
+
+/** operator is the dead letters and parked outbox events of one chosen service, with the
+ * actions its operator API offers. Loaded on demand (not on the 5 s refresh). */
+function operator() {
+  const status = h('div', { 'aria-live': 'polite', id: 'op-status' });
+  const out = h('div', { id: 'op-out' });
+  const sel = h('select', { id: 'op-service', name: 'service' }, SERVICES.map((s) => h('option', { value: s }, s)));
+  const say = (node) => status.replaceChildren(node);
+  const act = async (label, fn) => {
+    try {
+      await fn();
+      say(h('p', { class: 'msg ok' }, label));
+    } catch (err) {
+      say(problemBox(err));
+    }
+    await load();
+  };
+  async function load() {
+    const svc = sel.value;
+    const base = encodeURIComponent(svc);
+    const [dlq, parked] = await Promise.all([
+      api('GET', `/api/admin/dlq/${base}`).catch((e) => e),
+      api('GET', `/api/admin/outbox/${base}/parked`).catch((e) => e),
+    ]);
+    const letters = dlq instanceof Error
+      ? (dlq.status === 404 ? h('p', { class: 'muted' }, `${svc} consumes no events: no dead letters.`) : problemBox(dlq))
+      : dlq.items.length ? table(`Dead letters of ${svc}`, ['#Seq', 'Type', 'Consumer', '#Deliveries', 'Reason', 'Dead-lettered', 'Actions'], dlq.items.map((l) => h('tr', {},
+        num(l.seq), h('td', {}, h('code', {}, l.type || l.subject)), h('td', {}, h('code', {}, l.consumer)), num(l.deliveries), h('td', {}, l.reason), h('td', {}, when(l.deadLetteredAt)),
+        h('td', {},
+          h('button', { type: 'button', 'aria-label': `Show letter ${l.seq}`, onclick: () => show(svc, l.seq) }, 'Show'), ' ',
+          h('button', { type: 'button', 'aria-label': `Replay letter ${l.seq}`, onclick: () => act(`Letter ${l.seq} replayed: its handler succeeded and the letter is gone.`, () => api('POST', `/api/admin/dlq/${base}/${l.seq}/replay`)) }, 'Replay'), ' ',
+          h('button', { type: 'button', class: 'danger', 'aria-label': `Drop letter ${l.seq}`, onclick: () => {
+            if (window.confirm(`Drop dead letter ${l.seq} of ${svc}? Its event is never handled then.`)) act(`Letter ${l.seq} dropped.`, () => api('DELETE', `/api/admin/dlq/${base}/${l.seq}`));
+          } }, 'Drop'))))) : h('p', {}, `No dead letter for ${svc}.`);
+    const parkedNode = parked instanceof Error
+      ? (parked.status === 404 ? h('p', { class: 'muted' }, `${svc} has no outbox.`) : problemBox(parked))
+      : parked.items.length ? table(`Parked outbox events of ${svc}`, ['Id', 'Type', 'Aggregate', '#Attempts', 'Last error', 'Parked', 'Action'], parked.items.map((p) => h('tr', {},
+        h('td', {}, h('code', {}, p.id)), h('td', {}, h('code', {}, p.type)), h('td', {}, p.aggregate), num(p.attempts), h('td', {}, p.lastError), h('td', {}, when(p.parkedAt)),
+        h('td', {}, h('button', { type: 'button', 'aria-label': `Re-arm event ${p.id}`, onclick: () => act(`Event ${p.id} re-armed: the relay publishes it again.`, () => api('POST', `/api/admin/outbox/${base}/parked/${encodeURIComponent(p.id)}/rearm`)) }, 'Re-arm'))))) : h('p', {}, `No parked outbox event for ${svc}.`);
+    out.replaceChildren(h('h3', {}, `Dead letters of ${svc}`), letters, h('h3', {}, `Parked outbox events of ${svc}`), parkedNode);
+  }
+  async function show(svc, seq) {
+    try {
+      const l = await api('GET', `/api/admin/dlq/${encodeURIComponent(svc)}/${seq}`);
+      say(h('div', {}, h('h3', {}, `Letter ${seq}`), h('pre', { tabindex: '0', 'aria-label': `Letter ${seq} as JSON` }, JSON.stringify(l, null, 2))));
+    } catch (err) {
+      say(problemBox(err));
+    }
+  }
+  const form = h('form', { class: 'inline', onsubmit: (ev) => { ev.preventDefault(); status.replaceChildren(); load(); } },
+    h('label', { for: 'op-service' }, 'Service '), sel, ' ', h('button', { type: 'submit' }, 'Load'));
+  return h('section', { 'aria-labelledby': 'c-op', id: 'c-op-s' }, h('h2', { id: 'c-op' }, 'Dead letters and parked events'),
+    h('p', { class: 'muted' }, 'Replay runs the letter through its consumer\'s handler in the owning service; drop deletes it (asks first); re-arm lets the relay publish a parked event again.'),
+    form, status, out);
+}
+
 export async function overview() {
   const secs = [
     part('Sagas', 'c-sagas', () => api('GET', '/api/admin/sagas'), sagas),
@@ -82,7 +140,7 @@ export async function overview() {
     part('Search drift', 'c-drift', () => api('GET', '/api/admin/drift'), drift),
     part('Health', 'c-health', () => api('GET', '/api/admin/health'), health),
   ];
-  const wrap = h('div', { id: 'console' }, secs);
+  const wrap = h('div', { id: 'console' }, secs, operator());
   const t = setInterval(() => secs.forEach((s) => s.refresh()), 5000);
   onLeave(() => clearInterval(t));
   return [h('h1', {}, 'Consistency console'), h('p', {}, h('a', { href: '#/console/datamap' }, 'Data map'), ' · refreshes every 5 s'), wrap];
