@@ -25,6 +25,9 @@ var (
 	ErrInvalid = errors.New("invalid product")
 	// ErrBusy: the product changed concurrently too often to apply an unconditional change.
 	ErrBusy = errors.New("product is being changed concurrently; retry")
+	// ErrBadCursor: a list cursor this service did not issue (malformed input, not an
+	// invalid value).
+	ErrBadCursor = errors.New("not a cursor this service issued")
 )
 
 // Money is an amount in minor units and an ISO 4217 currency code.

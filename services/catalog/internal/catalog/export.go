@@ -11,7 +11,7 @@ import (
 // product carries its version, which is what a rebuild compares.
 func (s *Service) Export(ctx context.Context, after string, limit int) ([]Product, error) {
 	if after != "" && !validID(after) {
-		return nil, &Validation{Fields: []FieldProblem{{Field: "cursor", Reason: "is not a cursor this service issued"}}}
+		return nil, ErrBadCursor
 	}
 	ps, err := s.store.Export(ctx, after, limit)
 	if err != nil {

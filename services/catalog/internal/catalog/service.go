@@ -187,6 +187,9 @@ func (s *Service) Delete(ctx context.Context, id string, expected *int64) error 
 
 // List returns a page of live products and the id to continue after ("" on the last page).
 func (s *Service) List(ctx context.Context, q ListQuery) ([]Product, string, error) {
+	if q.After != "" && !validID(q.After) {
+		return nil, "", ErrBadCursor
+	}
 	var v Validation
 	if q.Category != "" {
 		validateCategory(q.Category, &v)
@@ -196,9 +199,6 @@ func (s *Service) List(ctx context.Context, q ListQuery) ([]Product, string, err
 	}
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		v.Add("limit", fmt.Sprintf("must be between 1 and %d", MaxLimit))
-	}
-	if q.After != "" && !validID(q.After) {
-		v.Add("cursor", "is not a cursor this service issued")
 	}
 	if err := v.Err(); err != nil {
 		return nil, "", err

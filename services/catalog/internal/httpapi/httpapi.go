@@ -64,7 +64,10 @@ func problem(err error) error {
 		for i, f := range v.Fields {
 			fields[i] = httpx.FieldError{Field: f.Field, Reason: f.Reason}
 		}
-		return httpx.BadRequest("The product is not valid.", fields...)
+		return httpx.Unprocessable("Some fields are invalid; see errors.", fields...)
+	case errors.Is(err, catalog.ErrBadCursor):
+		return httpx.BadRequest("The query parameters are not valid.",
+			httpx.FieldError{Field: "cursor", Reason: "is not a cursor this service issued"})
 	case errors.Is(err, catalog.ErrNotFound):
 		return httpx.NotFound("No such product.")
 	case errors.Is(err, catalog.ErrVersionConflict):
@@ -137,8 +140,12 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	if s := r.URL.Query().Get("version"); s != "" && v == nil {
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 {
+		if err != nil {
 			return httpx.BadRequest("The version parameter is malformed.",
+				httpx.FieldError{Field: "version", Reason: "must be a positive integer"})
+		}
+		if n < 1 {
+			return httpx.Unprocessable("Some fields are invalid; see errors.",
 				httpx.FieldError{Field: "version", Reason: "must be a positive integer"})
 		}
 		v = &n
@@ -158,12 +165,15 @@ type listResponse struct {
 func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	lq := catalog.ListQuery{Category: q.Get("category")}
-	var fields []httpx.FieldError
+	var fields, outOfRange []httpx.FieldError // 400 (does not parse), 422 (parses, not acceptable)
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > catalog.MaxLimit {
+		switch {
+		case err != nil:
 			fields = append(fields, httpx.FieldError{Field: "limit", Reason: fmt.Sprintf("must be an integer between 1 and %d", catalog.MaxLimit)})
-		} else {
+		case n < 1 || n > catalog.MaxLimit:
+			outOfRange = append(outOfRange, httpx.FieldError{Field: "limit", Reason: fmt.Sprintf("must be between 1 and %d", catalog.MaxLimit)})
+		default:
 			lq.Limit = n
 		}
 	}
@@ -176,6 +186,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(fields) > 0 {
 		return httpx.BadRequest("The query parameters are not valid.", fields...)
+	}
+	if len(outOfRange) > 0 {
+		return httpx.Unprocessable("Some fields are invalid; see errors.", outOfRange...)
 	}
 	ps, next, err := a.svc.List(r.Context(), lq)
 	if err != nil {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -68,7 +69,7 @@ func fields(p map[string]any) []string {
 
 const good = `{"name":"Kettle","category":"kettle","price":{"amount":2999,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"},"initialStock":3}`
 
-func TestBadInputIsA4xxNamingTheField(t *testing.T) {
+func TestBadInputIsA400Or422NamingTheField(t *testing.T) {
 	srv := server(t)
 	big := `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass","x":"` + strings.Repeat("a", 9000) + `"}}`
 	many := `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{` + func() string {
@@ -84,26 +85,30 @@ func TestBadInputIsA4xxNamingTheField(t *testing.T) {
 		status                   int
 		fields                   []string
 	}{
-		{"zero price", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":0,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 400, []string{"price.amount"}},
-		{"negative price", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":-5,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 400, []string{"price.amount"}},
+		{"zero price", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":0,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 422, []string{"price.amount"}},
+		{"negative price", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":-5,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 422, []string{"price.amount"}},
 		{"fractional price", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":12.5,"currency":"EUR"}}`, 400, []string{"price.amount"}},
 		{"price as string", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":"12","currency":"EUR"}}`, 400, []string{"price.amount"}},
-		{"bad currency", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"euro"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 400, []string{"price.currency"}},
-		{"unknown category", "POST", "/products", `{"name":"K","category":"car","price":{"amount":1,"currency":"EUR"}}`, 400, []string{"category"}},
-		{"missing name", "POST", "/products", `{"category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 400, []string{"name"}},
-		{"negative stock", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"},"initialStock":-1}`, 400, []string{"initialStock"}},
-		{"unknown attribute", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass","turbo":true}}`, 400, []string{"attributes.turbo"}},
-		{"attribute wrong type", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":"big","material":"glass"}}`, 400, []string{"attributes.capacityMl"}},
-		{"missing required attribute", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500}}`, 400, []string{"attributes.material"}},
-		{"attributes over 8 KiB", "POST", "/products", big, 400, []string{"attributes"}},
-		{"more than 32 attribute keys", "POST", "/products", many, 400, []string{"attributes"}},
-		{"attributes nested too deep", "POST", "/products", deep, 400, []string{"attributes"}},
+		{"bad currency", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"euro"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 422, []string{"price.currency"}},
+		{"unknown category", "POST", "/products", `{"name":"K","category":"car","price":{"amount":1,"currency":"EUR"}}`, 422, []string{"category"}},
+		{"missing name", "POST", "/products", `{"category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"}}`, 422, []string{"name"}},
+		{"negative stock", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass"},"initialStock":-1}`, 422, []string{"initialStock"}},
+		{"unknown attribute", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500,"material":"glass","turbo":true}}`, 422, []string{"attributes.turbo"}},
+		{"attribute wrong type", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":"big","material":"glass"}}`, 422, []string{"attributes.capacityMl"}},
+		{"missing required attribute", "POST", "/products", `{"name":"K","category":"kettle","price":{"amount":1,"currency":"EUR"},"attributes":{"capacityMl":1500}}`, 422, []string{"attributes.material"}},
+		{"attributes over 8 KiB", "POST", "/products", big, 422, []string{"attributes"}},
+		{"more than 32 attribute keys", "POST", "/products", many, 422, []string{"attributes"}},
+		{"attributes nested too deep", "POST", "/products", deep, 422, []string{"attributes"}},
 		{"unknown field", "POST", "/products", `{"name":"K","colour":"red"}`, 400, []string{"colour"}},
 		{"malformed JSON", "POST", "/products", `{"name":`, 400, []string{}},
-		{"bad limit", "GET", "/products?limit=0", "", 400, []string{"limit"}},
+		{"limit too small", "GET", "/products?limit=0", "", 422, []string{"limit"}},
+		{"limit too large", "GET", "/products?limit=101", "", 422, []string{"limit"}},
 		{"limit not a number", "GET", "/products?limit=ten", "", 400, []string{"limit"}},
 		{"bad cursor", "GET", "/products?cursor=YWJj", "", 400, []string{"cursor"}},
-		{"list unknown category", "GET", "/products?category=car", "", 400, []string{"category"}},
+		{"tampered cursor", "GET", "/products?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("p1:not-a-uuid")), "", 400, []string{"cursor"}},
+		{"version not a number", "DELETE", "/products/0190e7a0-0000-7000-8000-000000000000?version=x", "", 400, []string{"version"}},
+		{"version zero", "DELETE", "/products/0190e7a0-0000-7000-8000-000000000000?version=0", "", 422, []string{"version"}},
+		{"list unknown category", "GET", "/products?category=car", "", 422, []string{"category"}},
 		{"not a product id", "GET", "/products/nope", "", 404, []string{}},
 	}
 	for _, tc := range tests {
