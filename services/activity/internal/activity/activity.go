@@ -28,6 +28,9 @@ type InputError struct {
 	Field string
 	// Reason is a sentence for the problem+json detail.
 	Reason string
+	// Unacceptable is true when the value reads fine but is out of range (a 422); false
+	// when it does not parse at all (a 400).
+	Unacceptable bool
 }
 
 // Error implements error.

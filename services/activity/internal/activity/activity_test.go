@@ -56,20 +56,22 @@ func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestParseLimit(t *testing.T) {
 	for _, tc := range []struct {
-		in   string
-		want int
-		ok   bool
+		in           string
+		want         int
+		ok           bool
+		unacceptable bool // an integer out of range (422), not an unreadable value (400)
 	}{
-		{"", DefaultLimit, true}, {"1", 1, true}, {"100", 100, true}, {"37", 37, true},
-		{"0", 0, false}, {"101", 0, false}, {"-1", 0, false}, {"abc", 0, false}, {"1.5", 0, false}, {" 5", 0, false},
+		{"", DefaultLimit, true, false}, {"1", 1, true, false}, {"100", 100, true, false}, {"37", 37, true, false},
+		{"0", 0, false, true}, {"101", 0, false, true}, {"-1", 0, false, true},
+		{"abc", 0, false, false}, {"1.5", 0, false, false}, {" 5", 0, false, false},
 	} {
 		got, err := ParseLimit(tc.in)
 		var ie *InputError
 		switch {
 		case tc.ok && (err != nil || got != tc.want):
 			t.Errorf("ParseLimit(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
-		case !tc.ok && (!errors.As(err, &ie) || ie.Field != "limit"):
-			t.Errorf("ParseLimit(%q) = %d, %v; want an InputError for limit", tc.in, got, err)
+		case !tc.ok && (!errors.As(err, &ie) || ie.Field != "limit" || ie.Unacceptable != tc.unacceptable):
+			t.Errorf("ParseLimit(%q) = %d, %v; want an InputError for limit, Unacceptable %v", tc.in, got, err, tc.unacceptable)
 		}
 	}
 }

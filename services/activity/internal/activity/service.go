@@ -146,14 +146,18 @@ type Page struct {
 }
 
 // ParseLimit validates the limit query parameter: empty means DefaultLimit; otherwise an
-// integer from 1 to MaxLimit, or an *InputError for the field "limit".
+// integer from 1 to MaxLimit, or an *InputError for the field "limit" (Unacceptable when
+// it is an integer out of that range).
 func ParseLimit(s string) (int, error) {
 	if s == "" {
 		return DefaultLimit, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > MaxLimit {
+	if err != nil {
 		return 0, &InputError{Field: "limit", Reason: fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)}
+	}
+	if n < 1 || n > MaxLimit {
+		return 0, &InputError{Field: "limit", Reason: fmt.Sprintf("must be from 1 to %d", MaxLimit), Unacceptable: true}
 	}
 	return n, nil
 }

@@ -48,6 +48,8 @@ func (a *API) Handler() http.Handler {
 func problem(err error) error {
 	var in *activity.InputError
 	switch {
+	case errors.As(err, &in) && in.Unacceptable:
+		return httpx.Unprocessable("A field is invalid; see errors.", httpx.FieldError{Field: in.Field, Reason: in.Reason})
 	case errors.As(err, &in):
 		return httpx.BadRequest("The request is not valid.", httpx.FieldError{Field: in.Field, Reason: in.Reason})
 	}

@@ -83,25 +83,27 @@ func golden(t *testing.T, name string, body []byte) {
 // A fixed user id for requests rejected before any read.
 const someUser = "01a2154a-0000-7000-8000-000000000001"
 
-func TestBadRequests(t *testing.T) {
+func TestBadInputIs400Or422(t *testing.T) {
 	srv, _ := newServer(t)
 	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	for _, tc := range []struct {
 		name, path, field string
+		status            int
 	}{
-		{"limit_zero", "/users/" + someUser + "/activity?limit=0", "limit"},
-		{"limit_too_big", "/users/" + someUser + "/activity?limit=101", "limit"},
-		{"limit_not_number", "/users/" + someUser + "/activity?limit=ten", "limit"},
-		{"cursor_garbage", "/users/" + someUser + "/activity?cursor=%25%25%25", "cursor"},
-		{"cursor_forged", "/users/" + someUser + "/activity?cursor=" + enc("v1:202611:0:x"), "cursor"},
-		{"cursor_bucket_mismatch", "/users/" + someUser + "/activity?cursor=" + enc("v1:202612:1795651200000:01a2154a-74dc-732a-8374-cf6e7dcbb8a0"), "cursor"},
-		{"user_id_not_uuid", "/users/bob/activity", "id"},
-		{"recent_limit", "/activity/recent?limit=-3", "limit"},
+		{"limit_zero", "/users/" + someUser + "/activity?limit=0", "limit", 422},
+		{"limit_too_big", "/users/" + someUser + "/activity?limit=101", "limit", 422},
+		{"limit_not_number", "/users/" + someUser + "/activity?limit=ten", "limit", 400},
+		{"cursor_garbage", "/users/" + someUser + "/activity?cursor=%25%25%25", "cursor", 400},
+		{"cursor_forged", "/users/" + someUser + "/activity?cursor=" + enc("v1:202611:0:x"), "cursor", 400},
+		{"cursor_bucket_mismatch", "/users/" + someUser + "/activity?cursor=" + enc("v1:202612:1795651200000:01a2154a-74dc-732a-8374-cf6e7dcbb8a0"), "cursor", 400},
+		{"user_id_not_uuid", "/users/bob/activity", "id", 400},
+		{"recent_limit", "/activity/recent?limit=-3", "limit", 422},
+		{"recent_limit_not_number", "/activity/recent?limit=3x", "limit", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := get(t, srv, tc.path)
-			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != httpx.ContentTypeProblem {
-				t.Fatalf("status %d, content type %q, want 400 problem+json: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != httpx.ContentTypeProblem {
+				t.Fatalf("status %d, content type %q, want %d problem+json: %s", resp.StatusCode, resp.Header.Get("Content-Type"), tc.status, body)
 			}
 			var p httpx.Problem
 			if err := json.Unmarshal(body, &p); err != nil {
