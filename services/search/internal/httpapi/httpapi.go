@@ -99,12 +99,17 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 }
 
 // ParseQuery validates the query parameters of GET /search; every problem is reported with
-// its parameter name.
+// its parameter name. A parameter that does not parse (unknown, repeated, not a number, not
+// a cursor this service issued) is a 400; when every one parses, values that are not
+// acceptable (out of range, minPrice above maxPrice) are a 422.
 func ParseQuery(r *http.Request) (search.Query, error) {
 	v := r.URL.Query()
 	q := search.Query{Limit: search.DefaultLimit}
-	var fields []httpx.FieldError
+	var fields, invalids []httpx.FieldError
 	bad := func(field, reason string) { fields = append(fields, httpx.FieldError{Field: field, Reason: reason}) }
+	invalid := func(field, reason string) {
+		invalids = append(invalids, httpx.FieldError{Field: field, Reason: reason})
+	}
 	for key := range v {
 		switch key {
 		case "q", "category", "minPrice", "maxPrice", "inStock", "cursor", "limit":
@@ -116,12 +121,15 @@ func ParseQuery(r *http.Request) (search.Query, error) {
 		}
 	}
 	q.Text = strings.TrimSpace(v.Get("q"))
-	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > search.MaxQueryLen {
-		bad("q", fmt.Sprintf("must be valid text of at most %d characters", search.MaxQueryLen))
+	switch {
+	case !utf8.ValidString(q.Text):
+		bad("q", "must be valid UTF-8 text")
+	case utf8.RuneCountInString(q.Text) > search.MaxQueryLen:
+		invalid("q", fmt.Sprintf("must be at most %d characters", search.MaxQueryLen))
 	}
 	q.Category = v.Get("category")
 	if len(q.Category) > 64 {
-		bad("category", "is too long")
+		invalid("category", "is too long")
 	}
 	price := func(key string) *int64 {
 		s := v.Get(key)
@@ -129,15 +137,19 @@ func ParseQuery(r *http.Request) (search.Query, error) {
 			return nil
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
+		switch {
+		case err != nil:
 			bad(key, "must be a non-negative integer amount in minor units")
+			return nil
+		case n < 0:
+			invalid(key, "must be a non-negative integer amount in minor units")
 			return nil
 		}
 		return &n
 	}
 	q.MinPrice, q.MaxPrice = price("minPrice"), price("maxPrice")
 	if q.MinPrice != nil && q.MaxPrice != nil && *q.MinPrice > *q.MaxPrice {
-		bad("minPrice", "must not be greater than maxPrice")
+		invalid("minPrice", "must not be greater than maxPrice")
 	}
 	if s := v.Get("inStock"); s != "" {
 		b, err := strconv.ParseBool(s)
@@ -149,9 +161,12 @@ func ParseQuery(r *http.Request) (search.Query, error) {
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > search.MaxLimit {
+		switch {
+		case err != nil:
 			bad("limit", fmt.Sprintf("must be an integer between 1 and %d", search.MaxLimit))
-		} else {
+		case n < 1 || n > search.MaxLimit:
+			invalid("limit", fmt.Sprintf("must be between 1 and %d", search.MaxLimit))
+		default:
 			q.Limit = n
 		}
 	}
@@ -165,6 +180,9 @@ func ParseQuery(r *http.Request) (search.Query, error) {
 	}
 	if len(fields) > 0 {
 		return search.Query{}, httpx.BadRequest("The search parameters are not valid.", fields...)
+	}
+	if len(invalids) > 0 {
+		return search.Query{}, httpx.Unprocessable("Some search parameters are invalid; see errors.", invalids...)
 	}
 	return q, nil
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -12,30 +13,38 @@ import (
 	"polyshop/shared/httpx"
 )
 
-func TestParseQueryRejectsMalformedParameters(t *testing.T) {
+func TestParseQueryRejectsMalformedOrInvalidParameters(t *testing.T) {
 	good := httpapi.EncodeCursor(search.Cursor{Score: 1.5, ID: "0192f1a4-7d3c-7cde-9a1b-2f4c6d8e0a12"})
+	long := strings.Repeat("a", search.MaxQueryLen+1)
 	tests := []struct {
 		query  string
+		status int
 		fields []string
 	}{
-		{"minPrice=abc", []string{"minPrice"}},
-		{"maxPrice=-1", []string{"maxPrice"}},
-		{"minPrice=500&maxPrice=100", []string{"minPrice"}},
-		{"limit=0", []string{"limit"}},
-		{"limit=101", []string{"limit"}},
-		{"limit=x", []string{"limit"}},
-		{"cursor=abc", []string{"cursor"}},
-		{"cursor=eyJzIjoxLCJpZCI6Im5vIn0", []string{"cursor"}}, // {"s":1,"id":"no"}
-		{"inStock=maybe", []string{"inStock"}},
-		{"q=a&q=b", []string{"q"}},
-		{"sort=price", []string{"sort"}},
+		{"minPrice=abc", 400, []string{"minPrice"}},
+		{"maxPrice=1.5", 400, []string{"maxPrice"}},
+		{"maxPrice=-1", 422, []string{"maxPrice"}},
+		{"minPrice=500&maxPrice=100", 422, []string{"minPrice"}},
+		{"limit=0", 422, []string{"limit"}},
+		{"limit=101", 422, []string{"limit"}},
+		{"limit=x", 400, []string{"limit"}},
+		{"cursor=abc", 400, []string{"cursor"}},
+		{"cursor=eyJzIjoxLCJpZCI6Im5vIn0", 400, []string{"cursor"}}, // {"s":1,"id":"no"}
+		{"inStock=maybe", 400, []string{"inStock"}},
+		{"q=a&q=b", 400, []string{"q"}},
+		{"q=%FF", 400, []string{"q"}},
+		{"q=" + long, 422, []string{"q"}},
+		{"category=" + strings.Repeat("c", 65), 422, []string{"category"}},
+		{"sort=price", 400, []string{"sort"}},
+		// Malformed wins: a 400 names only what does not parse.
+		{"limit=x&maxPrice=-1", 400, []string{"limit"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.query, func(t *testing.T) {
+		t.Run(tc.query[:min(len(tc.query), 40)], func(t *testing.T) {
 			_, err := httpapi.ParseQuery(httptest.NewRequest("GET", "/search?"+tc.query, nil))
 			var he *httpx.Error
-			if !errors.As(err, &he) || he.Status != 400 {
-				t.Fatalf("err = %v, want a 400", err)
+			if !errors.As(err, &he) || he.Status != tc.status {
+				t.Fatalf("err = %v, want a %d", err, tc.status)
 			}
 			var got []string
 			for _, f := range he.Fields {
