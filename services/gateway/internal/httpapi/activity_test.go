@@ -52,7 +52,7 @@ func (f *fakeActivity) server(t *testing.T, status int, contentType, body string
 
 func TestMeActivity(t *testing.T) {
 	const page = `{"items":[{"eventId":"e","type":"polyshop.sessions.started.v1","subject":"s","summary":"Signed in","occurredAt":"2026-11-26T00:00:00Z"}],"nextCursor":"abc"}`
-	const problem = `{"type":"about:blank","title":"Bad Request","status":400,"errors":[{"field":"limit","reason":"must be an integer from 1 to 100"}]}`
+	const problem = `{"type":"about:blank","title":"Unprocessable Entity","status":422,"errors":[{"field":"limit","reason":"must be from 1 to 100"}]}`
 	for _, tc := range []struct {
 		name       string
 		token      string
@@ -74,8 +74,8 @@ func TestMeActivity(t *testing.T) {
 		},
 		{
 			name: "upstream problem passes through", token: "good", query: "?limit=0",
-			upStatus: 400, upType: httpx.ContentTypeProblem, upBody: problem,
-			wantStatus: 400, wantType: httpx.ContentTypeProblem, wantBody: problem,
+			upStatus: 422, upType: httpx.ContentTypeProblem, upBody: problem,
+			wantStatus: 422, wantType: httpx.ContentTypeProblem, wantBody: problem,
 			wantCalls: []string{"GET /users/01a2154a-0000-7000-8000-000000000001/activity?limit=0"},
 		},
 		{name: "no token", wantStatus: 401, wantType: httpx.ContentTypeProblem},
