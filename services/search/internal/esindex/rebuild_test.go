@@ -258,6 +258,10 @@ func TestRebuildIsRefusedWhenTheNewIndexDisagreesWithTheCatalog(t *testing.T) {
 		search.Options{DriftRounds: 2, DriftPause: time.Millisecond}, quiet())
 	live := uuid.NewString()
 	handleAll(t, svc, eventOf(t, product(live, 1, "Live", false)))
+	// Elasticsearch shows a write to searches after a refresh: make the listing below see it.
+	if err := x.Refresh(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
 	before, err := x.Versions(ctx, "")
 	if err != nil {
 		t.Fatal(err)
