@@ -8,6 +8,7 @@
 //	DELETE /admin/dlq/{seq}                  204; 400; 404
 //	GET    /admin/outbox/parked?limit=       200 {"items":[parked...]}; 400; 404 when the service has no outbox
 //	POST   /admin/outbox/parked/{id}/rearm   204; 404 (not a parked event)
+//	GET    /admin/stats                      200 {"records":{"<kind>":n,...}}; 404 when the service counts nothing
 //
 // Errors are problem+json (shared/httpx); 405 for another method on a known path.
 package admin
@@ -32,6 +33,8 @@ type Deps struct {
 	Conn *broker.Conn
 	// Outbox is the service's outbox store.
 	Outbox outbox.Operator
+	// Stats counts the service's records (GET /admin/stats); nil: that route answers 404.
+	Stats Stats
 }
 
 // Wrap serves /admin/ with the operator API and everything else with next.
@@ -84,6 +87,7 @@ func Routes(mux *http.ServeMux, log *slog.Logger, d Deps) {
 	mux.Handle("DELETE /admin/dlq/{seq}", h(d.dropLetter))
 	mux.Handle("GET /admin/outbox/parked", h(d.listParked))
 	mux.Handle("POST /admin/outbox/parked/{id}/rearm", h(d.rearm))
+	mux.Handle("GET /admin/stats", h(d.stats))
 }
 
 func (d Deps) conn() (*broker.Conn, error) {

@@ -248,3 +248,46 @@ func TestParkedOutboxEvents(t *testing.T) {
 		t.Errorf("GET /administrator = %d %s; want the wrapped handler's 404", rec.Code, rec.Body)
 	}
 }
+
+func TestStats(t *testing.T) {
+	pool, _ := pgtest.Schema(t, "USERS_DATABASE_URL")
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE things (id int PRIMARY KEY, live bool NOT NULL);
+		INSERT INTO things VALUES (1, true), (2, true), (3, false)`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		stats    admin.Stats
+		wantCode int
+		want     map[string]any
+	}{
+		{name: "no stats: 404", wantCode: 404},
+		{
+			name: "counts", wantCode: 200,
+			stats: admin.CountRows(pool, map[string]string{
+				"all":  `SELECT count(*) FROM things`,
+				"live": `SELECT count(*) FROM things WHERE live`,
+			}),
+			want: map[string]any{"records": map[string]any{"all": 3.0, "live": 2.0}},
+		},
+		{
+			name: "a failing query: 500", wantCode: 500,
+			stats: admin.CountRows(pool, map[string]string{"nope": `SELECT count(*) FROM no_such_table`}),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := admin.Wrap(http.NotFoundHandler(), nil, admin.Deps{Stats: tc.stats})
+			code, body := call(t, h, "GET", "/admin/stats")
+			if code != tc.wantCode {
+				t.Fatalf("GET /admin/stats = %d %v, want %d", code, body, tc.wantCode)
+			}
+			if tc.want != nil {
+				if diff := cmp.Diff(body, tc.want); diff != "" {
+					t.Errorf("answer (-got +want):\n%s", diff)
+				}
+			}
+		})
+	}
+}

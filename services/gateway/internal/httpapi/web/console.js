@@ -177,7 +177,7 @@ export async function datamap() {
       h('h2', { class: `t-${s.service}` }, s.service), h('p', {}, h('span', { class: 'eng' }, s.engine), ' ', h('span', { class: s.status === 'ok' ? 'ok' : 'bad' }, s.status)),
       h('p', {}, 'Owns: ', s.owns),
       h('dl', {}, Object.entries(s.records).map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])),
-      s.notExposed?.length ? h('p', { class: 'muted' }, `Not exposed: ${s.notExposed.join('; ')}`) : null,
+      s.notExposed?.length ? h('p', { class: 'muted' }, s.notExposed.map((x) => (x.startsWith('not counted') ? x : `not exposed: ${x}`)).join('; ')) : null,
       s.lastEvent ? h('p', {}, 'Last event: ', h('code', {}, String(s.lastEvent.type).replace(/^polyshop\./, '')), ` ${when(s.lastEvent.time)}`) : s.stream ? h('p', { class: 'muted' }, 'No event yet') : h('p', { class: 'muted' }, 'Read model: consumes events, publishes none')))),
   ];
 }
