@@ -23,6 +23,7 @@ import (
 	"polyshop/services/inventory/internal/inventory"
 	"polyshop/services/inventory/internal/pgstore"
 	"polyshop/shared/admin"
+	"polyshop/shared/admin/pgstats"
 	"polyshop/shared/broker"
 	"polyshop/shared/chaos"
 	"polyshop/shared/chaos/pgchaos"
@@ -170,7 +171,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}, reg)
 	// chaos: /faults/chaos and /outbox (operator routes), in the shared middleware like the API's.
 	handler := sw.Mount(api.Handler(), reg, pgchaos.OutboxStats(pool))
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: nc, Outbox: obox, Stats: admin.CountRows(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: nc, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: HTTP is down; finish and ack the commands in flight, stop the sweeper,
 	// publish what they committed, then stop the relay, the broker and the pool (deferred).

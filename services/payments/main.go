@@ -26,6 +26,7 @@ import (
 	"polyshop/services/payments/internal/payments"
 	"polyshop/services/payments/internal/pgstore"
 	"polyshop/shared/admin"
+	"polyshop/shared/admin/pgstats"
 	"polyshop/shared/broker"
 	"polyshop/shared/chaos"
 	"polyshop/shared/chaos/pgchaos"
@@ -167,7 +168,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}, reg)
 	// chaos: /faults/chaos and /outbox (operator routes), in the shared middleware like the API's.
 	handler := sw.Mount(api.Handler(), reg, pgchaos.OutboxStats(pool))
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox, Stats: admin.CountRows(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: stop taking commands and finish (and acknowledge) those in flight, publish
 	// what they committed, then stop the relay, the broker and the pool (deferred).

@@ -21,6 +21,7 @@ import (
 	"polyshop/services/users/internal/pgstore"
 	"polyshop/services/users/internal/users"
 	"polyshop/shared/admin"
+	"polyshop/shared/admin/pgstats"
 	"polyshop/shared/broker"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
@@ -148,7 +149,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"postgres": pool.Ping,
 		"nats":     nc.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox, Stats: admin.CountRows(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
 
 	// Shutdown: the HTTP server is down; give the relay a moment to publish what the last
 	// requests committed, then stop it, then the broker and the pool (deferred).

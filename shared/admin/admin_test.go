@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"polyshop/shared/admin"
+	"polyshop/shared/admin/pgstats"
 	"polyshop/shared/broker"
 	"polyshop/shared/events"
 	"polyshop/shared/httpx"
@@ -265,7 +266,7 @@ func TestStats(t *testing.T) {
 		{name: "no stats: 404", wantCode: 404},
 		{
 			name: "counts", wantCode: 200,
-			stats: admin.CountRows(pool, map[string]string{
+			stats: pgstats.Count(pool, map[string]string{
 				"all":  `SELECT count(*) FROM things`,
 				"live": `SELECT count(*) FROM things WHERE live`,
 			}),
@@ -273,7 +274,7 @@ func TestStats(t *testing.T) {
 		},
 		{
 			name: "a failing query: 500", wantCode: 500,
-			stats: admin.CountRows(pool, map[string]string{"nope": `SELECT count(*) FROM no_such_table`}),
+			stats: pgstats.Count(pool, map[string]string{"nope": `SELECT count(*) FROM no_such_table`}),
 		},
 	}
 	for _, tc := range tests {

@@ -1,7 +1,7 @@
 package pgstore
 
 // StatsQueries are the record counts inventory exposes on GET /admin/stats (via
-// admin.CountRows): products with stock (not retired), and reservations by what they hold
+// pgstats.Count): products with stock (not retired), and reservations by what they hold
 // (a row with status 'none' is an order a command has not acted on yet, so not counted).
 // Each is a count(*): a sequential scan, cheap at workshop sizes.
 var StatsQueries = map[string]string{

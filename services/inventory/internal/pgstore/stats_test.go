@@ -11,7 +11,7 @@ import (
 
 	"polyshop/services/inventory/internal/inventory"
 	"polyshop/services/inventory/internal/pgstore"
-	"polyshop/shared/admin"
+	"polyshop/shared/admin/pgstats"
 	"polyshop/shared/events"
 	"polyshop/shared/testenv/pgtest"
 )
@@ -22,7 +22,7 @@ func TestStatsQueries(t *testing.T) {
 	if err := pgstore.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	count := admin.CountRows(pool, pgstore.StatsQueries)
+	count := pgstats.Count(pool, pgstore.StatsQueries)
 	want := map[string]int64{"products": 0, "reservations": 0, "active reservations": 0}
 	got, err := count(ctx)
 	if err != nil {

@@ -1,7 +1,7 @@
 package pgstore
 
 // StatsQueries are the record counts payments exposes on GET /admin/stats (via
-// admin.CountRows): payments (charged, declined or refunded) and tombstones (a refund that
+// pgstats.Count): payments (charged, declined or refunded) and tombstones (a refund that
 // came before any charge). Each is a count(*): a sequential scan, cheap at workshop sizes.
 var StatsQueries = map[string]string{
 	"payments":   `SELECT count(*) FROM payments WHERE status <> 'tombstone'`,

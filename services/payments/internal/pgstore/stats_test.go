@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"polyshop/services/payments/internal/pgstore"
-	"polyshop/shared/admin"
+	"polyshop/shared/admin/pgstats"
 	"polyshop/shared/testenv/pgtest"
 )
 
@@ -18,7 +18,7 @@ func TestStatsQueries(t *testing.T) {
 	if err := pgstore.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	count := admin.CountRows(pool, pgstore.StatsQueries)
+	count := pgstats.Count(pool, pgstore.StatsQueries)
 	got, err := count(ctx)
 	if err != nil {
 		t.Fatal(err)

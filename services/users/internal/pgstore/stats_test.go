@@ -7,13 +7,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"polyshop/services/users/internal/pgstore"
-	"polyshop/shared/admin"
+	"polyshop/shared/admin/pgstats"
 )
 
 func TestStatsQueries(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
-	count := admin.CountRows(pool, pgstore.StatsQueries)
+	count := pgstats.Count(pool, pgstore.StatsQueries)
 	got, err := count(ctx)
 	if err != nil {
 		t.Fatal(err)
