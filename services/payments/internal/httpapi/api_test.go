@@ -9,9 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"regexp"
+	"polyshop/shared/testenv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -82,25 +81,7 @@ func newID(t *testing.T) string {
 // golden compares body, with ids and times replaced by placeholders, to testdata/name.
 func golden(t *testing.T, name string, body []byte) {
 	t.Helper()
-	norm := regexp.MustCompile(`"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"`).ReplaceAll(body, []byte(`"<uuid>"`))
-	norm = regexp.MustCompile(`"\d{4}-\d\d-\d\dT[^"]+"`).ReplaceAll(norm, []byte(`"<time>"`))
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, norm, "", "  "); err != nil {
-		t.Fatalf("indent %s: %v", norm, err)
-	}
-	path := filepath.Join("..", "..", "testdata", name)
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(pretty.String(), string(want)); diff != "" {
-		t.Errorf("%s (-got +want):\n%s", name, diff)
-	}
+	testenv.GoldenJSON(t, filepath.Join("..", "..", "testdata", name), body, *update)
 }
 
 func problemOf(t *testing.T, r response) httpx.Problem {
