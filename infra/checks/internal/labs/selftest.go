@@ -1,0 +1,112 @@
+package labs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// SelfTest proves one lab: reset → start → verify must fail (its FAIL lines printed) →
+// solve → verify must pass → reset, then the platform is as before: the faults document
+// equals the one read before the lab, the lab's named users cannot log in, and the
+// auditor finds no violation. It returns the first broken point.
+func (r *Runner) SelfTest(ctx context.Context, m Manifest) (err error) {
+	e, err := r.env(m)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	phase := func(name string) func() {
+		fmt.Fprintf(r.Out, "  lab %02d %s\n", m.ID, name)
+		p0 := time.Now()
+		return func() { fmt.Fprintf(r.Out, "  lab %02d %s: %.1fs\n", m.ID, name, time.Since(p0).Seconds()) }
+	}
+	if err := r.Reset(ctx, m); err != nil {
+		return err
+	}
+	var before json.RawMessage
+	if _, err := e.AdminCall(ctx, "GET", "/api/admin/faults", nil, &before); err != nil {
+		return err
+	}
+	defer func() { // whatever happened, leave the platform as it was
+		if rerr := r.Reset(context.WithoutCancel(ctx), m); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+
+	done := phase("start")
+	if err := r.Start(ctx, m, true); err != nil {
+		return err
+	}
+	done()
+	done = phase("verify (must fail)")
+	fails, err := r.Verify(ctx, m)
+	if err == nil {
+		return fmt.Errorf("lab %02d: verify passed right after start — the lab checks nothing the learner must do", m.ID)
+	}
+	if !errors.Is(err, ErrUnmet) {
+		return err
+	}
+	done()
+	fmt.Fprintf(r.Out, "  lab %02d verify failed as it must (%d points)\n", m.ID, len(fails))
+	done = phase("solve")
+	if err := r.Solve(ctx, m); err != nil {
+		return err
+	}
+	done()
+	done = phase("verify (must pass)")
+	if _, err := r.Verify(ctx, m); err != nil {
+		if errors.Is(err, ErrUnmet) {
+			return fmt.Errorf("lab %02d: verify fails after solve", m.ID)
+		}
+		return err
+	}
+	done()
+	done = phase("reset")
+	if err := r.Reset(ctx, m); err != nil {
+		return err
+	}
+	done()
+	if err := r.checkClean(ctx, e, before); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.Out, "ok   lab %02d %s (%.1fs)\n", m.ID, m.Slug, time.Since(t0).Seconds())
+	return nil
+}
+
+// checkClean checks that the platform is as before the lab.
+func (r *Runner) checkClean(ctx context.Context, e *Env, before json.RawMessage) error {
+	var after json.RawMessage
+	if _, err := e.AdminCall(ctx, "GET", "/api/admin/faults", nil, &after); err != nil {
+		return err
+	}
+	var b, a any
+	_ = json.Unmarshal(before, &b)
+	_ = json.Unmarshal(after, &a)
+	if !reflect.DeepEqual(a, b) {
+		return fmt.Errorf("lab %02d: after reset the faults are %s, before the lab %s", e.M.ID, compact(after), compact(before))
+	}
+	for _, name := range e.M.Users {
+		gone, err := e.UserGone(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !gone {
+			return fmt.Errorf("lab %02d: user %s still logs in after reset", e.M.ID, UserEmail(e.M.ID, name))
+		}
+	}
+	rep, err := e.Audit(ctx)
+	if err != nil {
+		return fmt.Errorf("lab %02d: audit after reset: %w", e.M.ID, err)
+	}
+	if len(rep.Violations) > 0 || len(rep.Stuck) > 0 {
+		for _, v := range rep.Violations {
+			fmt.Fprintln(r.Out, "    VIOLATION", v)
+		}
+		return fmt.Errorf("lab %02d: audit after reset: %d violations, %d stuck", e.M.ID, len(rep.Violations), len(rep.Stuck))
+	}
+	return nil
+}
