@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"crypto/tls"
 	"net/http"
 	"time"
 
@@ -13,11 +14,29 @@ import (
 // timeout per request. Each request gets a client span and a traceparent header (otelhttp),
 // and the X-Correlation-Id and X-Request-Id of the request's context, so the callee's logs
 // join the caller's. The client is safe for concurrent use; build one per service.
-func NewClient(timeout time.Duration) *http.Client {
+// WithClientTLS makes it present the service's certificate to https:// peers (mutual TLS).
+func NewClient(timeout time.Duration, opts ...ClientOption) *http.Client {
+	var cfg clientConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	base := http.DefaultTransport
+	if cfg.tls != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = cfg.tls
+		base = t
+	}
 	return &http.Client{
 		Timeout:   timeout,
-		Transport: otelhttp.NewTransport(idTransport{base: http.DefaultTransport}),
+		Transport: otelhttp.NewTransport(idTransport{base: base}),
 	}
+}
+
+// ClientOption configures NewClient.
+type ClientOption func(*clientConfig)
+
+type clientConfig struct {
+	tls *tls.Config
 }
 
 // idTransport adds the correlation and request ids from the request's context.

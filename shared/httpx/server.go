@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,8 @@ type ServeOption func(*serveConfig)
 
 type serveConfig struct {
 	shutdownTimeout time.Duration
+	tls             *tls.Config // WithMTLS
+	callers         Callers
 }
 
 // WithShutdownTimeout sets how long shutdown waits for in-flight requests before closing
@@ -46,6 +49,10 @@ func Listen(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logg
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.tls != nil {
+		ln = tls.NewListener(ln, cfg.tls)
+		h = Authorize(cfg.callers, log)(h)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -57,7 +64,7 @@ func Listen(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logg
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.InfoContext(ctx, "http server listening", "addr", ln.Addr().String())
+	log.InfoContext(ctx, "http server listening", "addr", ln.Addr().String(), "mtls", cfg.tls != nil)
 
 	select {
 	case err := <-errc:
