@@ -43,15 +43,18 @@ import (
 )
 
 // State is what a Store keeps: the armed points with their probability, the duplicate
-// count, and how often each point fired (cumulative, for the chaos report).
+// count, how often each point fired (cumulative, for the chaos report), and the pattern
+// switches set to a non-default value (patterns.go).
 type State struct {
 	CrashPoints map[string]float64 `json:"crashPoints"`
 	Duplicates  int                `json:"duplicates"`
 	Fired       map[string]int64   `json:"fired"`
+	Patterns    map[string]string  `json:"patterns,omitempty"`
 }
 
 func (s State) clone() State {
-	c := State{CrashPoints: maps.Clone(s.CrashPoints), Duplicates: s.Duplicates, Fired: maps.Clone(s.Fired)}
+	c := State{CrashPoints: maps.Clone(s.CrashPoints), Duplicates: s.Duplicates, Fired: maps.Clone(s.Fired),
+		Patterns: maps.Clone(s.Patterns)}
 	if c.CrashPoints == nil {
 		c.CrashPoints = map[string]float64{}
 	}
@@ -73,10 +76,12 @@ type Store interface {
 	Update(ctx context.Context, fn func(*State)) (State, error)
 }
 
-// Patch changes the named fields: a crash point with probability 0 is disarmed.
+// Patch changes the named fields: a crash point with probability 0 is disarmed; a pattern
+// switch set to its default is forgotten.
 type Patch struct {
 	CrashPoints map[string]float64
 	Duplicates  *int
+	Patterns    map[string]string
 }
 
 // ValidationError names the field of a patch that is out of range.
@@ -216,6 +221,11 @@ func (s *Switches) Set(ctx context.Context, p Patch) (State, error) {
 	if p.Duplicates != nil && (*p.Duplicates < 1 || *p.Duplicates > MaxDuplicates) {
 		return State{}, &ValidationError{Field: "duplicates", Reason: "must be between 1 and 3"}
 	}
+	for name, v := range p.Patterns {
+		if err := checkPattern(s.service, name, v); err != nil {
+			return State{}, err
+		}
+	}
 	st, err := s.store.Update(ctx, func(st *State) {
 		*st = st.clone()
 		for name, prob := range p.CrashPoints {
@@ -228,6 +238,19 @@ func (s *Switches) Set(ctx context.Context, p Patch) (State, error) {
 		if p.Duplicates != nil {
 			st.Duplicates = *p.Duplicates
 		}
+		for name, v := range p.Patterns {
+			if pt, _ := LookupPattern(name); v == pt.Default() {
+				delete(st.Patterns, name)
+				continue
+			}
+			if st.Patterns == nil {
+				st.Patterns = map[string]string{}
+			}
+			st.Patterns[name] = v
+		}
+		if len(st.Patterns) == 0 {
+			st.Patterns = nil
+		}
 	})
 	if err != nil {
 		return State{}, fmt.Errorf("store chaos switches: %w", err)
@@ -238,12 +261,14 @@ func (s *Switches) Set(ctx context.Context, p Patch) (State, error) {
 	return s.State(), nil
 }
 
-// Clear disarms every point and sets duplicates back to 1; the fired counts stay.
+// Clear disarms every point, sets duplicates back to 1 and every pattern switch back to
+// its default; the fired counts stay.
 func (s *Switches) Clear(ctx context.Context) (State, error) {
 	st, err := s.store.Update(ctx, func(st *State) {
 		*st = st.clone()
 		st.CrashPoints = map[string]float64{}
 		st.Duplicates = 1
+		st.Patterns = nil
 	})
 	if err != nil {
 		return State{}, fmt.Errorf("store chaos switches: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -257,6 +258,134 @@ func TestHandler(t *testing.T) {
 			if pts, _ := got["points"].([]any); len(pts) != len(PointsOf("orders")) {
 				t.Errorf("points %v, want the %d of orders", got["points"], len(PointsOf("orders")))
 			}
+		}
+	}
+}
+
+func TestPatternsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range Patterns {
+		if seen[p.Name] || len(p.Values) < 2 || p.What == "" || !strings.Contains(p.Name, ".") {
+			t.Errorf("%+v: a unique <service>.<switch> name, a default and at least one other value, and what it does", p)
+		}
+		seen[p.Name] = true
+	}
+	for _, p := range Points {
+		if p.Pattern == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(p.Pattern, "=")
+		if pt, ok := LookupPattern(name); !ok || !slices.Contains(pt.Values[1:], value) {
+			t.Errorf("point %s needs pattern %q, which is not a non-default value of a switch", p.Name, p.Pattern)
+		}
+	}
+}
+
+// A pattern switch reads its default until set; set to a value it is stored, survives a
+// new Switches on the same store (a restart), and goes back to its default when set to it
+// or cleared; an unknown, foreign or invalid one changes nothing and names the field.
+func TestPatternSwitches(t *testing.T) {
+	ctx := context.Background()
+	store := &memStore{}
+	s, err := New(ctx, "users", env(nil), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Pattern(PatternUsersPublish); got != PublishOutbox {
+		t.Fatalf("default %q, want outbox", got)
+	}
+	if _, err := s.Set(ctx, Patch{Patterns: map[string]string{PatternUsersPublish: PublishDirect}}); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := New(ctx, "users", env(nil), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := restarted.Pattern(PatternUsersPublish); got != PublishDirect {
+		t.Errorf("after a restart %q, want direct", got)
+	}
+	cases := []struct {
+		name      string
+		patterns  map[string]string
+		wantField string
+	}{
+		{"unknown", map[string]string{"users.nope": "x"}, "patterns.users.nope"},
+		{"foreign", map[string]string{PatternInventoryDedup: DedupOff}, "patterns.inventory.dedup"},
+		{"bad value", map[string]string{PatternUsersPublish: "sometimes"}, "patterns.users.publish"},
+	}
+	for _, c := range cases {
+		_, err := restarted.Set(ctx, Patch{Patterns: c.patterns})
+		var verr *ValidationError
+		if !errors.As(err, &verr) || verr.Field != c.wantField {
+			t.Errorf("%s: err %v, want a validation error on %s", c.name, err, c.wantField)
+		}
+	}
+	if got := restarted.Pattern(PatternUsersPublish); got != PublishDirect {
+		t.Errorf("after invalid patches %q, want direct (unchanged)", got)
+	}
+	st, err := restarted.Set(ctx, Patch{Patterns: map[string]string{PatternUsersPublish: PublishOutbox}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Patterns != nil {
+		t.Errorf("stored patterns %v after setting the default, want none", st.Patterns)
+	}
+	if _, err := restarted.Set(ctx, Patch{Patterns: map[string]string{PatternUsersPublish: PublishDirect}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restarted.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := restarted.Pattern(PatternUsersPublish); got != PublishOutbox {
+		t.Errorf("after Clear %q, want outbox", got)
+	}
+}
+
+func TestHandlerPatterns(t *testing.T) {
+	s, err := New(context.Background(), "inventory", env(nil), &memStore{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler(http.NotFoundHandler(), nil)
+	cases := []struct {
+		method, body string
+		wantStatus   int
+		want         map[string]any
+	}{
+		{"GET", "", 200, map[string]any{"inventory.dedup": "on"}},
+		{"PUT", `{"patterns":{"inventory.dedup":"off"}}`, 200, map[string]any{"inventory.dedup": "off"}},
+		{"PUT", `{"patterns":{"inventory.dedup":"maybe"}}`, 422, nil},
+		{"PUT", `{"duplicates":2}`, 200, map[string]any{"inventory.dedup": "off"}},
+		{"DELETE", "", 204, nil},
+		{"GET", "", 200, map[string]any{"inventory.dedup": "on"}},
+	}
+	for _, c := range cases {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(c.method, "/faults/chaos", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.wantStatus {
+			t.Errorf("%s %s: status %d, want %d: %s", c.method, c.body, rec.Code, c.wantStatus, rec.Body)
+			continue
+		}
+		if c.wantStatus == 422 && !strings.Contains(rec.Body.String(), `"patterns.inventory.dedup"`) {
+			t.Errorf("422 does not name the field: %s", rec.Body)
+		}
+		if c.want == nil {
+			continue
+		}
+		var got struct {
+			Patterns        map[string]any `json:"patterns"`
+			PatternSwitches []any          `json:"patternSwitches"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(got.Patterns, c.want); diff != "" {
+			t.Errorf("%s %s: patterns (-got +want):\n%s", c.method, c.body, diff)
+		}
+		if len(got.PatternSwitches) != 1 {
+			t.Errorf("patternSwitches %v, want inventory's one", got.PatternSwitches)
 		}
 	}
 }

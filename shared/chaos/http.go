@@ -28,6 +28,13 @@ type pointJSON struct {
 	Tests string `json:"tests"`
 }
 
+type patternJSON struct {
+	Name    string   `json:"name"`
+	Values  []string `json:"values"`
+	Default string   `json:"default"`
+	What    string   `json:"what"`
+}
+
 type stateJSON struct {
 	// Enabled: crash points can fire in this process (started by the platform's runner).
 	Enabled     bool               `json:"enabled"`
@@ -35,22 +42,32 @@ type stateJSON struct {
 	Duplicates  int                `json:"duplicates"`
 	Fired       map[string]int64   `json:"fired"`
 	Points      []pointJSON        `json:"points"`
+	// Patterns are the service's pattern switches with their current values, defaults
+	// included; PatternSwitches describes them.
+	Patterns        map[string]string `json:"patterns"`
+	PatternSwitches []patternJSON     `json:"patternSwitches"`
 }
 
 func (s *Switches) stateJSON(st State) stateJSON {
 	out := stateJSON{Enabled: s.enabled, CrashPoints: st.CrashPoints, Duplicates: st.Duplicates, Fired: st.Fired,
-		Points: []pointJSON{}}
+		Points: []pointJSON{}, Patterns: s.patternValues(st), PatternSwitches: []patternJSON{}}
 	for _, p := range PointsOf(s.service) {
 		out.Points = append(out.Points, pointJSON{Name: p.Name, Where: p.Where, Tests: p.Tests})
+	}
+	for _, p := range PatternsOf(s.service) {
+		out.PatternSwitches = append(out.PatternSwitches, patternJSON{Name: p.Name, Values: p.Values, Default: p.Default(), What: p.What})
 	}
 	return out
 }
 
 // Handler serves the chaos routes in front of next, which gets every other request:
 //
-//	GET /faults/chaos      the switches: enabled, crashPoints, duplicates, fired, points
-//	PUT /faults/chaos      {"crashPoints":{"<svc>.<point>":0..1}, "duplicates":1..3}, partial
-//	DELETE /faults/chaos   disarm every point, duplicates 1 (fired counts stay) → 204
+//	GET /faults/chaos      the switches: enabled, crashPoints, duplicates, fired, points,
+//	                       patterns (every switch of the service, defaults included), patternSwitches
+//	PUT /faults/chaos      {"crashPoints":{"<svc>.<point>":0..1}, "duplicates":1..3,
+//	                       "patterns":{"<svc>.<switch>":"<value>"}}, partial
+//	DELETE /faults/chaos   disarm every point, duplicates 1, patterns to their defaults
+//	                       (fired counts stay) → 204
 //	GET /outbox            {"pending","oldestPendingAt","oldestPendingAgeSeconds"} (when outbox is set)
 //
 // They are operator routes, like /faults: they stay up while the service's down switch is on.
@@ -77,11 +94,12 @@ func (s *Switches) routes(mux *http.ServeMux, outbox OutboxFunc) {
 		var req struct {
 			CrashPoints map[string]float64 `json:"crashPoints"`
 			Duplicates  *int               `json:"duplicates"`
+			Patterns    map[string]string  `json:"patterns"`
 		}
 		if err := httpx.DecodeJSON(r, &req, 16<<10); err != nil {
 			return err
 		}
-		st, err := s.Set(r.Context(), Patch{CrashPoints: req.CrashPoints, Duplicates: req.Duplicates})
+		st, err := s.Set(r.Context(), Patch{CrashPoints: req.CrashPoints, Duplicates: req.Duplicates, Patterns: req.Patterns})
 		var verr *ValidationError
 		if errors.As(err, &verr) {
 			return httpx.Unprocessable("A chaos switch is out of range; see errors.",

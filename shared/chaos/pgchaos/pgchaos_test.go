@@ -91,3 +91,43 @@ func TestOutboxStats(t *testing.T) {
 		t.Errorf("stats %+v, want 2 pending, the oldest about an hour old (the published one left out)", st)
 	}
 }
+
+// A pattern switch is stored in the service's database: a new store object and Switches
+// on the same schema (a restart) read it back.
+func TestPatternSurvivesRestart(t *testing.T) {
+	pool, _ := pgtest.Schema(t, "ORDERS_DATABASE_URL")
+	ctx := context.Background()
+	getenv := func(string) string { return "" }
+	s1, err := pgchaos.New(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := chaos.New(ctx, "orders", getenv, s1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.Set(ctx, chaos.Patch{Patterns: map[string]string{chaos.PatternOrdersAddressCopy: chaos.CopySync}}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := pgchaos.New(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := chaos.New(ctx, "orders", getenv, s2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Pattern(chaos.PatternOrdersAddressCopy); got != chaos.CopySync {
+		t.Errorf("after a restart %q, want sync", got)
+	}
+	if _, err := again.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s1.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Patterns != nil {
+		t.Errorf("stored patterns after Clear %v, want none", st.Patterns)
+	}
+}

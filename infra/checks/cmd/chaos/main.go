@@ -297,7 +297,8 @@ func schedule(ctx context.Context, cfg config, rep *Report, up *uptimes, logf fu
 		}
 		switch {
 		case r < 6:
-			pt := chaos.Points[rng.IntN(len(chaos.Points))]
+			pts := chaos.RunPoints() // not the labs' points, which need a pattern switch
+			pt := pts[rng.IntN(len(pts))]
 			p := []float64{0.05, 0.2, 0.5, 1}[rng.IntN(4)]
 			err := putChaos(ctx, cfg, pt.Service(), map[string]any{"crashPoints": map[string]float64{pt.Name: p}})
 			logf("arm %s p=%.2f%s", pt.Name, p, errSuffix(err))
@@ -538,7 +539,7 @@ func markdown(r *Report) string {
 	}
 	fmt.Fprintf(&b, "| stuck | %d |\n| violations | %d |\n| time to settle | %.1f s |\n\n", r.Stuck, len(r.Audit.Violations), r.SettleSeconds)
 	least := int64(-1)
-	for _, p := range chaos.Points {
+	for _, p := range chaos.RunPoints() {
 		if n := r.CrashesByPoint[p.Name]; least < 0 || n < least {
 			least = n
 		}
@@ -546,7 +547,7 @@ func markdown(r *Report) string {
 	fmt.Fprintf(&b, "Crashes by point (the process killed itself there; the issue's goal is 100 each, this run's least is %d). "+
 		"Armed: the sweep's armings with probability 1; missed: armings that did not fire within the fire timeout.\n\n"+
 		"| point | crashes | armed | missed |\n|---|---|---|---|\n", least)
-	for _, p := range chaos.Points {
+	for _, p := range chaos.RunPoints() {
 		fmt.Fprintf(&b, "| `%s` | %d | %d | %d |\n", p.Name, r.CrashesByPoint[p.Name], r.ArmedByPoint[p.Name], r.MissedByPoint[p.Name])
 	}
 	fmt.Fprintf(&b, "\nSIGKILLs: %v (%d skipped: process younger than the minimum uptime) · supervisor restarts: %v · NATS outages: %v\n",
