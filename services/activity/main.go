@@ -101,6 +101,11 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Mutual TLS (<SVC>_TLS_CERT/KEY/CA): unset, the service serves plain HTTP to anyone.
+	srvTLS, _, err := httpx.ServiceTLS(getenv, "activity")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	log := obs.NewLogger(stdout, "activity", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
 		"cassandra_hosts", cfg.Cassandra.Hosts, "cassandra_username", cfg.Cassandra.Username,
@@ -151,7 +156,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"nats":      nc.Ready,
 	}}
 	api := httpapi.New(svc, log, health.Checks, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down: let the consumers finish and acknowledge what they hold; the broker
 	// connection and then the store close in the deferred calls (in that order).

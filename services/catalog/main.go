@@ -80,6 +80,11 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Mutual TLS (<SVC>_TLS_CERT/KEY/CA): unset, the service serves plain HTTP to anyone.
+	srvTLS, _, err := httpx.ServiceTLS(getenv, "catalog")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	log := obs.NewLogger(stdout, "catalog", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
 		"mongodb_uri", config.Redact(cfg.MongoURI), "mongodb_database", cfg.MongoDatabase,
@@ -154,7 +159,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"nats":    nc.Ready,
 	}}
 	api := httpapi.New(svc, log, health.Checks, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down: publish what the last requests stored, then stop the relay; the
 	// broker and the client close in the deferred calls.

@@ -110,7 +110,14 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
 
-	client := httpx.NewClient(cfg.UpstreamTimeout)
+	// Mutual TLS towards the internal services (GATEWAY_TLS_CERT/KEY/CA, their URLs https://):
+	// the gateway presents its own certificate. Its public port and its admin listener stay
+	// plain HTTP. Unset: plain HTTP to plain-HTTP services.
+	_, cliTLS, err := httpx.ServiceTLS(getenv, "gateway")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	client := httpx.NewClient(cfg.UpstreamTimeout, httpx.WithClientTLS(cliTLS))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

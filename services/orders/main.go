@@ -104,6 +104,11 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	// Mutual TLS (<SVC>_TLS_CERT/KEY/CA): unset, the service serves plain HTTP to anyone.
+	srvTLS, cliTLS, err := httpx.ServiceTLS(getenv, "orders")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	log := obs.NewLogger(stdout, service, cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "addr", cfg.HTTPAddr,
 		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL),
@@ -154,7 +159,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 
 	svc := orders.NewService(pgstore.New(pool, cfg.Timing.StepTimeout), cfg.Timing, log)
 	// POST /admin/rebuild-copies: the copies from the owners' exports plus the streams' tails.
-	hc := httpx.NewClient(30 * time.Second)
+	hc := httpx.NewClient(30*time.Second, httpx.WithClientTLS(cliTLS))
 	usersFeed, catalogFeed := consumer.CopyFeeds(service)
 	svc.SetCopySources(orders.CopySources{
 		Rebuilder: rebuild.New(bus.JetStream(), 500, log),
@@ -192,7 +197,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	handler := sw.Mount(sw.BeforeResponse(service+"."+chaos.PlacePlaceBeforeReply, func(r *http.Request) bool {
 		return r.Method == http.MethodPost && r.URL.Path == "/orders"
 	})(api.Handler()), reg, pgchaos.OutboxStats(pool))
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// Shutdown: HTTP is down; stop the consumers after their in-flight replies, then the
 	// timers, publish what was committed, stop the relay; the broker and pool close last.

@@ -99,6 +99,11 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 	if err != nil {
 		return err
 	}
+	// Mutual TLS (<SVC>_TLS_CERT/KEY/CA): unset, the service serves plain HTTP to anyone.
+	srvTLS, cliTLS, err := httpx.ServiceTLS(getenv, "search")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	log := obs.NewLogger(stdout, "search", cfg.LogLevel)
 	if cmd != "serve" {
 		// The one-shot commands print their report on stdout; logs go to stderr.
@@ -131,7 +136,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		return err
 	}
 	defer nc.Close()
-	hc := httpx.NewClient(30 * time.Second)
+	hc := httpx.NewClient(30*time.Second, httpx.WithClientTLS(cliTLS))
 	exports := search.Exports{
 		Products: rebuild.HTTPExport[rebuild.ProductRecord]{URL: cfg.CatalogURL + "/export/products", Client: hc},
 		Stock:    rebuild.HTTPExport[rebuild.StockRecord]{URL: cfg.InventoryURL + "/export/stock", Client: hc},
@@ -197,7 +202,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"consumer":      cons.Ready,
 	}}
 	api := httpapi.New(svc, log, health.Checks, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

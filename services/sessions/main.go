@@ -87,6 +87,11 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Mutual TLS (<SVC>_TLS_CERT/KEY/CA): unset, the service serves plain HTTP to anyone.
+	srvTLS, cliTLS, err := httpx.ServiceTLS(getenv, "sessions")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	log := obs.NewLogger(stdout, "sessions", cfg.LogLevel)
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr, "redis_url", config.Redact(cfg.RedisURL),
 		"nats_url", config.Redact(cfg.NATSURL), "users_url", cfg.UsersURL, "key_prefix", cfg.KeyPrefix,
@@ -124,7 +129,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 
 	store := redisstore.New(rdb, cfg.KeyPrefix)
-	svc := sessions.NewService(store, usersclient.New(cfg.UsersURL, httpx.NewClient(5*time.Second)), cfg.Policy)
+	svc := sessions.NewService(store, usersclient.New(cfg.UsersURL, httpx.NewClient(5*time.Second, httpx.WithClientTLS(cliTLS))), cfg.Policy)
 
 	// The users stream may not exist yet when sessions starts before users: attach when it
 	// does, in the background, so /readyz can report the state meanwhile.
@@ -144,7 +149,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"redis": store.Ready,
 		"nats":  nc.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// Shutdown: HTTP is down; stop the consumer after its in-flight message is acked, give
 	// the relay a last drain, then stop it; NATS and Redis close in the deferred calls.

@@ -187,4 +187,3 @@ func TestTLSFromEnv(t *testing.T) {
 		})
 	}
 }
-
