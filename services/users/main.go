@@ -23,6 +23,8 @@ import (
 	"polyshop/shared/admin"
 	"polyshop/shared/admin/pgstats"
 	"polyshop/shared/broker"
+	"polyshop/shared/chaos"
+	"polyshop/shared/chaos/pgchaos"
 	"polyshop/shared/config"
 	"polyshop/shared/httpx"
 	"polyshop/shared/obs"
@@ -129,7 +131,24 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("password hasher: %w", err)
 	}
-	svc := users.NewService(pgstore.New(pool), hasher, cfg.Limits)
+	// Chaos (shared/chaos): the lab pattern switch users.publish (outbox | direct) and the
+	// crash point users.direct.before_publish, stored in users' database; the point is inert
+	// unless the platform's runner started this process with USERS_CRASH_ENABLED=1.
+	chaosStore, err := pgchaos.New(startCtx, pool)
+	if err != nil {
+		return err
+	}
+	sw, err := chaos.New(startCtx, "users", getenv, chaosStore, log)
+	if err != nil {
+		return err
+	}
+	emitter := &pgoutbox.Emitter{
+		Mode:          func() string { return sw.Pattern(chaos.PatternUsersPublish) },
+		Pub:           nc,
+		BeforePublish: func() { sw.Hit("users." + chaos.PlaceDirectBeforePublish) },
+		Log:           log,
+	}
+	svc := users.NewService(pgstore.New(pool).WithEmitter(emitter), hasher, cfg.Limits)
 	// The admin account is ensured here, from users' own settings: no other process holds
 	// the admin password, and no endpoint sets a role or a password without proof.
 	if cfg.AdminEmail == "" || cfg.AdminPassword == "" {
@@ -149,12 +168,13 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	reg.MustRegister(nc.Metrics())
 	obox := pgoutbox.New(pool)
 	stopRelay := outbox.Start(ctx, outbox.NewRelay(obox, nc, log, outbox.WithMetrics(reg, "users")))
+	go sw.Run(ctx, time.Second)
 
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     nc.Ready,
 	}, reg)
-	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
+	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(sw.Mount(api.Handler(), reg, pgchaos.OutboxStats(pool)), log, admin.Deps{Conn: nc, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// Shutdown: the HTTP server is down; give the relay a moment to publish what the last
 	// requests committed, then stop it, then the broker and the pool (deferred).

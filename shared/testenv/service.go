@@ -3,11 +3,14 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,7 +26,10 @@ type RunFunc func(ctx context.Context, getenv config.Getenv, stdout io.Writer) e
 // Service is a service started in-process by StartService.
 type Service struct {
 	// Addr is the host:port it listens on.
-	Addr   string
+	Addr string
+	// URL is its base URL: https://Addr when it was started with mutual TLS
+	// (<SVC>_TLS_CERT/KEY/CA, see PKI.Env), else http://Addr.
+	URL    string
 	cancel context.CancelFunc
 	done   chan error
 	log    lockedBuffer
@@ -60,19 +66,30 @@ func StartService(t testing.TB, run RunFunc, addrVar string, env map[string]stri
 	go func() { s.done <- run(ctx, getenv, &s.log) }()
 	t.Cleanup(func() { s.Stop() })
 
+	// With mutual TLS, /readyz is polled over HTTPS trusting the service's CA; it needs no
+	// client certificate.
+	prefix, _, _ := strings.Cut(addrVar, "_")
 	client := &http.Client{Timeout: 2 * time.Second}
+	s.URL = "http://" + s.Addr
+	if ca := getenv(prefix + "_TLS_CA"); ca != "" {
+		pool, err := certPool(ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		s.URL = "https://" + s.Addr
+	}
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		select {
 		case err := <-s.done:
 			s.done <- err
-			prefix, _, _ := strings.Cut(addrVar, "_")
 			if down := unreachable(engineAddrs(prefix+"_", getenv, env)); down != nil {
 				Require(t, "the service's engines", fmt.Errorf("%w (run returned: %v)", down, err))
 			}
 			t.Fatalf("run returned before /readyz answered: %v\n%s", err, s.Log())
 		default:
 		}
-		if resp, err := client.Get("http://" + s.Addr + "/readyz"); err == nil {
+		if resp, err := client.Get(s.URL + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
@@ -172,4 +189,17 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// certPool reads a PEM CA file.
+func certPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return pool, nil
 }

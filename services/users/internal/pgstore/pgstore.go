@@ -22,12 +22,23 @@ import (
 // Store implements users.Store on a pgx pool.
 type Store struct {
 	pool *pgxpool.Pool
+	emit *pgoutbox.Emitter
 }
 
 var _ users.Store = (*Store)(nil)
 
 // New returns a Store using pool; the schema must be migrated (see package migrations).
+// Its events go to the outbox in each change's transaction unless an Emitter set with
+// WithEmitter says otherwise.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// WithEmitter returns the store writing its events through e: the lab pattern switch
+// users.publish (mode outbox, or direct: the dual write; shared/chaos).
+func (s *Store) WithEmitter(e *pgoutbox.Emitter) *Store {
+	c := *s
+	c.emit = e
+	return &c
+}
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a unique index violation.
 const uniqueViolation = "23505"
@@ -37,7 +48,7 @@ const columns = `id, email, name, role, password_hash, street, city, postal_code
 
 // Create implements users.Store.
 func (s *Store) Create(ctx context.Context, u users.User, evs ...events.Envelope) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.emit.InTx(ctx, s.pool, func(tx pgx.Tx, add func(...events.Envelope) error) error {
 		street, city, postal, country := addressCols(u.Address)
 		_, err := tx.Exec(ctx, `INSERT INTO users (`+columns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
@@ -50,15 +61,13 @@ func (s *Store) Create(ctx context.Context, u users.User, evs ...events.Envelope
 			}
 			return fmt.Errorf("insert user: %w", err)
 		}
-		return addEvents(ctx, tx, evs)
+		return addEvents(add, evs)
 	})
 }
 
-func addEvents(ctx context.Context, tx pgx.Tx, evs []events.Envelope) error {
-	for _, e := range evs {
-		if err := pgoutbox.Add(ctx, tx, e); err != nil {
-			return fmt.Errorf("outbox: %w", err)
-		}
+func addEvents(add func(...events.Envelope) error, evs []events.Envelope) error {
+	if err := add(evs...); err != nil {
+		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil
 }
@@ -78,7 +87,7 @@ func (s *Store) GetByEmail(ctx context.Context, email string) (users.User, error
 // updates of one user apply one after the other and each sees the other's result.
 func (s *Store) Update(ctx context.Context, id string, fn users.UpdateFunc) (users.User, error) {
 	var out users.User
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.emit.InTx(ctx, s.pool, func(tx pgx.Tx, add func(...events.Envelope) error) error {
 		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+columns+` FROM users WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
@@ -105,7 +114,7 @@ func (s *Store) Update(ctx context.Context, id string, fn users.UpdateFunc) (use
 			}
 			return fmt.Errorf("update user: %w", err)
 		}
-		if err := addEvents(ctx, tx, evs); err != nil {
+		if err := addEvents(add, evs); err != nil {
 			return err
 		}
 		out = u

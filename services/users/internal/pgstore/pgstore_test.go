@@ -9,10 +9,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"polyshop/services/users/internal/pgstore"
 	"polyshop/services/users/internal/users"
+	"polyshop/shared/chaos"
 	"polyshop/shared/events"
+	"polyshop/shared/outbox/pgoutbox"
+	"polyshop/shared/testenv"
+	"polyshop/shared/testenv/natstest"
 	"polyshop/shared/testenv/pgtest"
 )
 
@@ -227,5 +232,70 @@ func TestConcurrentUpdatesSerialize(t *testing.T) {
 	got, _ := s.Get(ctx, u.ID)
 	if got.Version != 1+n {
 		t.Errorf("version = %d after %d concurrent increments, want %d", got.Version, n, 1+n)
+	}
+}
+
+// errCrash stands for the process dying at users.direct.before_publish (crash points never
+// fire in a test binary; the hook panics instead).
+var errCrash = errors.New("crash point users.direct.before_publish")
+
+// The pattern switch users.publish on the real store: outbox mode writes the outbox row in
+// the user's transaction; direct mode commits the user without one and publishes itself
+// (here into the tests' NATS namespace); a crash between that commit and the publish
+// leaves the user registered and users.registered nowhere — the lost event of lab 02.
+func TestPublishModes(t *testing.T) {
+	nc := natstest.TestConn(t)
+	ctx := context.Background()
+	stream, err := nc.JetStream().Stream(ctx, natstest.Stream(t, nc, "users"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		UserStored bool
+		OutboxRows int
+		Published  bool
+	}
+	cases := []struct {
+		name  string
+		mode  string
+		crash bool
+		want  outcome
+	}{
+		{"outbox", chaos.PublishOutbox, false, outcome{UserStored: true, OutboxRows: 1}},
+		{"direct", chaos.PublishDirect, false, outcome{UserStored: true, Published: true}},
+		{"direct, crash between commit and publish", chaos.PublishDirect, true, outcome{UserStored: true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			plain, pool := newStore(t)
+			e := &pgoutbox.Emitter{Mode: pgoutbox.ModeOf(c.mode), Pub: natstest.Publisher{C: nc}}
+			if c.crash {
+				e.BeforePublish = func() { panic(errCrash) }
+			}
+			s := plain.WithEmitter(e)
+			u, ev := newUser(t, testenv.UniqueName(t, "pub")+"@example.com")
+			func() {
+				defer func() {
+					if r := recover(); r != nil && r != errCrash {
+						panic(r)
+					}
+				}()
+				if err := s.Create(ctx, u, ev); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			var got outcome
+			_, err := plain.Get(ctx, u.ID)
+			got.UserStored = err == nil
+			got.OutboxRows = len(outboxRows(t, pool))
+			msg, err := stream.GetLastMsgForSubject(ctx, natstest.Subject(events.TypeUserRegistered))
+			if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				t.Fatal(err)
+			}
+			got.Published = err == nil && msg.Header.Get("Nats-Msg-Id") == ev.ID
+			if diff := cmp.Diff(got, c.want); diff != "" {
+				t.Errorf("(-got +want):\n%s", diff)
+			}
+		})
 	}
 }
