@@ -18,11 +18,11 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	"polyshop/infra/checks/internal/audit"
+	"polyshop/infra/checks/internal/gwclient"
 )
 
 func main() {
@@ -32,9 +32,9 @@ func main() {
 		asJSON    bool
 		explained string
 	)
-	flag.StringVar(&cfg.Orders, "orders", "http://"+env("ORDERS_HTTP_ADDR", "127.0.0.1:8085"), "orders' internal API")
-	flag.StringVar(&cfg.Inventory, "inventory", "http://"+env("INVENTORY_HTTP_ADDR", "127.0.0.1:8084"), "inventory's internal API")
-	flag.StringVar(&cfg.Payments, "payments", "http://"+env("PAYMENTS_HTTP_ADDR", "127.0.0.1:8086"), "payments' internal API")
+	flag.StringVar(&cfg.Orders, "orders", gwclient.InternalURL(nil, "orders", "127.0.0.1:8085"), "orders' internal API")
+	flag.StringVar(&cfg.Inventory, "inventory", gwclient.InternalURL(nil, "inventory", "127.0.0.1:8084"), "inventory's internal API")
+	flag.StringVar(&cfg.Payments, "payments", gwclient.InternalURL(nil, "payments", "127.0.0.1:8086"), "payments' internal API")
 	flag.StringVar(&cfg.NATSMonitor, "nats-monitor", "http://127.0.0.1:"+env("POLYSHOP_NATS_MONITOR_PORT", "8222"), "NATS monitoring endpoint (\"\" skips the DLQ check)")
 	flag.DurationVar(&cfg.StuckAfter, "stuck-after", 2*time.Minute, "an order older than this must be CONFIRMED or CANCELLED")
 	flag.DurationVar(&cfg.OutboxMaxAge, "outbox-max-age", time.Minute, "bound on the oldest pending outbox event of each owner")
@@ -46,8 +46,10 @@ func main() {
 	for svc, addr := range map[string]string{"users": "127.0.0.1:8081", "sessions": "127.0.0.1:8082", "catalog": "127.0.0.1:8083",
 		"inventory": "127.0.0.1:8084", "orders": "127.0.0.1:8085", "payments": "127.0.0.1:8086", "activity": "127.0.0.1:8087",
 		"search": "127.0.0.1:8088"} {
-		cfg.Services[svc] = "http://" + env(strings.ToUpper(svc)+"_HTTP_ADDR", addr)
+		cfg.Services[svc] = gwclient.InternalURL(nil, svc, addr)
 	}
+	// Internal routes: the operator identity (mutual TLS when POLYSHOP_TLS=on).
+	cfg.Client = gwclient.MustOperatorClient(nil, 10*time.Second)
 	if explained != "" {
 		f, err := os.Open(explained)
 		if err == nil {

@@ -81,10 +81,13 @@ func main() {
 		cfg.out = filepath.Join(cfg.root, ".polyshop", "chaos")
 	}
 	cfg.owners = map[string]string{
-		"inventory": "http://" + env("INVENTORY_HTTP_ADDR", "127.0.0.1:8084"),
-		"orders":    "http://" + env("ORDERS_HTTP_ADDR", "127.0.0.1:8085"),
-		"payments":  "http://" + env("PAYMENTS_HTTP_ADDR", "127.0.0.1:8086"),
+		"inventory": gwclient.InternalURL(nil, "inventory", "127.0.0.1:8084"),
+		"orders":    gwclient.InternalURL(nil, "orders", "127.0.0.1:8085"),
+		"payments":  gwclient.InternalURL(nil, "payments", "127.0.0.1:8086"),
 	}
+	// The owners' chaos switches are internal routes: called as the operator identity
+	// (mutual TLS when POLYSHOP_TLS=on).
+	ownerHC = gwclient.MustOperatorClient(nil, 5*time.Second)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := run(ctx, cfg, os.Stdout)
@@ -385,9 +388,12 @@ func restarts(root string) map[string]int {
 	return out
 }
 
+// ownerHC calls the owners' internal APIs (main sets the operator identity's client).
+var ownerHC = &http.Client{Timeout: 5 * time.Second}
+
 func waitReady(ctx context.Context, base string) {
 	for range 120 {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := ownerHC.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -403,13 +409,13 @@ func waitReady(ctx context.Context, base string) {
 }
 
 func putChaos(ctx context.Context, cfg config, svc string, body any) error {
-	c := gwclient.Client{Base: cfg.owners[svc], HC: &http.Client{Timeout: 5 * time.Second}}
+	c := gwclient.Client{Base: cfg.owners[svc], HC: ownerHC}
 	_, err := c.Call(ctx, "PUT", "/faults/chaos", "", nil, body, nil)
 	return err
 }
 
 func deleteChaos(ctx context.Context, cfg config, svc string) error {
-	c := gwclient.Client{Base: cfg.owners[svc], HC: &http.Client{Timeout: 5 * time.Second}}
+	c := gwclient.Client{Base: cfg.owners[svc], HC: ownerHC}
 	_, err := c.Call(ctx, "DELETE", "/faults/chaos", "", nil, nil, nil)
 	return err
 }
@@ -420,7 +426,7 @@ func fired(ctx context.Context, cfg config) (map[string]int64, error) {
 	for svc, base := range cfg.owners {
 		waitReady(ctx, base)
 		var st struct{ Fired map[string]int64 }
-		c := gwclient.Client{Base: base, HC: &http.Client{Timeout: 5 * time.Second}}
+		c := gwclient.Client{Base: base, HC: ownerHC}
 		if _, err := c.Call(ctx, "GET", "/faults/chaos", "", nil, nil, &st); err != nil {
 			return nil, fmt.Errorf("%s: %w", svc, err)
 		}

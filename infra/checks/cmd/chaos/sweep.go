@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"polyshop/infra/checks/internal/gwclient"
@@ -24,7 +23,7 @@ import (
 // traffic through it, NATS down) is disarmed and counted as missed.
 func sweep(ctx context.Context, cfg config, svc string, start int, up *uptimes, st *sweepStats, logf func(string, ...any)) {
 	points := chaos.PointsOf(svc)
-	c := gwclient.Client{Base: cfg.owners[svc], HC: &http.Client{Timeout: 5 * time.Second}}
+	c := gwclient.Client{Base: cfg.owners[svc], HC: ownerHC}
 	for i := start; ctx.Err() == nil; i++ {
 		pt := points[i%len(points)].Name
 		if !up.waitUp(ctx, svc, cfg.minUptime) {

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"polyshop/infra/checks/internal/gwclient"
 )
 
 var (
@@ -40,6 +42,8 @@ const usage = `usage: dlq list [service...] | show <service> <seq> | replay <ser
            | parked [service...] | rearm <service> <event-id>`
 
 func main() {
+	// The operator API is internal: the operator identity (mutual TLS when POLYSHOP_TLS=on).
+	client = gwclient.MustOperatorClient(nil, 30*time.Second)
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "dlq:", err)
 		var u usageError
@@ -59,10 +63,7 @@ func base(service string) (string, error) {
 	if !ok {
 		return "", usageError("unknown service " + service)
 	}
-	if v := os.Getenv(strings.ToUpper(service) + "_HTTP_ADDR"); v != "" {
-		def = v
-	}
-	return "http://" + def, nil
+	return gwclient.InternalURL(nil, service, def), nil
 }
 
 // do calls the service and decodes a JSON answer into out (when not nil); an error
