@@ -109,11 +109,23 @@ func (e *Env) UserCall(ctx context.Context, name, method, path string, hdr map[s
 
 // Owner calls an owner's internal API (service name as in OwnersConfig().Services).
 func (e *Env) Owner(ctx context.Context, service, method, path string, in, out any) (int, error) {
+	return e.owner(ctx, e.Owners.Client, service, method, path, in, out)
+}
+
+// OwnerSlow is Owner for a long operation (a rebuild): the same client (transport and
+// credentials) with a 5-minute timeout.
+func (e *Env) OwnerSlow(ctx context.Context, service, method, path string, in, out any) (int, error) {
+	hc := *e.Owners.Client
+	hc.Timeout = 5 * time.Minute
+	return e.owner(ctx, &hc, service, method, path, in, out)
+}
+
+func (e *Env) owner(ctx context.Context, hc *http.Client, service, method, path string, in, out any) (int, error) {
 	base, ok := e.Owners.Services[service]
 	if !ok {
 		return 0, fmt.Errorf("no internal API known for %q", service)
 	}
-	c := gwclient.Client{Base: base, HC: e.Owners.Client}
+	c := gwclient.Client{Base: base, HC: hc}
 	return c.Call(ctx, method, path, "", nil, in, out)
 }
 
