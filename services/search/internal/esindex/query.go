@@ -173,3 +173,45 @@ func (r searchResponse) result(limit int) search.Result {
 	}
 	return res
 }
+
+// List implements search.Index: a filter-only query (no scoring) sorted by the id keyword,
+// paged with search_after on the id, so each page costs the same however deep it is.
+func (x *Index) List(ctx context.Context, q search.ListQuery) ([]search.Listed, error) {
+	filters := []any{visible()}
+	if q.Category != "" {
+		filters = append(filters, map[string]any{"term": map[string]any{"category": q.Category}})
+	}
+	body := map[string]any{
+		"size":             q.Limit + 1,
+		"track_total_hits": false,
+		"query":            map[string]any{"bool": map[string]any{"filter": filters}},
+		"sort":             []any{map[string]string{"id": "asc"}},
+		"_source":          []string{"id", "name", "description", "category", "price", "attributes", "initialStock", "version", "createdAt", "updatedAt"},
+	}
+	if q.After != "" {
+		body["search_after"] = []any{q.After}
+	}
+	var resp struct {
+		Hits struct {
+			Hits []struct {
+				Source search.Listed `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if _, err := x.do(ctx, http.MethodPost, "/"+x.alias+"/_search", body, &resp); err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	out := make([]search.Listed, len(resp.Hits.Hits))
+	for i, h := range resp.Hits.Hits {
+		out[i] = h.Source
+		if out[i].CreatedAt.IsZero() {
+			// Indexed before the listing existed (createdAt was not kept then): until the
+			// next rebuild, the update time stands in for it.
+			out[i].CreatedAt = out[i].UpdatedAt
+		}
+		if out[i].Attributes == nil {
+			out[i].Attributes = map[string]any{}
+		}
+	}
+	return out, nil
+}

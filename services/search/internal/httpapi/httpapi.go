@@ -46,6 +46,7 @@ func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
 	mux.Handle("GET /search", h(a.search))
+	mux.Handle("GET /products", h(a.list))
 	mux.Handle("POST /admin/rebuild", h(a.rebuild))
 	mux.Handle("GET /admin/drift", h(a.drift))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
@@ -209,6 +210,91 @@ func DecodeCursor(s string) (search.Cursor, bool) {
 		return search.Cursor{}, false
 	}
 	return c, true
+}
+
+// ListResponse is the body of GET /products: the catalog's list shape.
+type ListResponse struct {
+	Items      []search.Listed `json:"items"`
+	NextCursor string          `json:"nextCursor,omitempty"`
+}
+
+// list serves the product listing from the index (the read model built for browsing);
+// the gateway routes GET /api/products here. Parameters and answers follow the catalog's
+// GET /products: unknown parameters are ignored, a limit that is not an integer or a
+// cursor this service did not issue is a 400, a limit outside 1..100 or an over-long
+// category a 422. Cursors are keyset cursors on the product id, encoded as the catalog
+// encodes its own, so a cursor from either listing continues in the other.
+func (a *API) list(w http.ResponseWriter, r *http.Request) error {
+	q, err := ParseListQuery(r)
+	if err != nil {
+		return err
+	}
+	items, next, err := a.svc.List(r.Context(), q)
+	if err != nil {
+		return problem(err)
+	}
+	resp := ListResponse{Items: items, NextCursor: EncodeListCursor(next)}
+	return httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+// ParseListQuery validates the query parameters of GET /products.
+func ParseListQuery(r *http.Request) (search.ListQuery, error) {
+	v := r.URL.Query()
+	q := search.ListQuery{Category: v.Get("category"), Limit: search.DefaultLimit}
+	var bad, invalid []httpx.FieldError
+	if len(q.Category) > 64 {
+		invalid = append(invalid, httpx.FieldError{Field: "category", Reason: "is too long"})
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil:
+			bad = append(bad, httpx.FieldError{Field: "limit", Reason: fmt.Sprintf("must be an integer between 1 and %d", search.MaxLimit)})
+		case n < 1 || n > search.MaxLimit:
+			invalid = append(invalid, httpx.FieldError{Field: "limit", Reason: fmt.Sprintf("must be between 1 and %d", search.MaxLimit)})
+		default:
+			q.Limit = n
+		}
+	}
+	if s := v.Get("cursor"); s != "" {
+		id, ok := DecodeListCursor(s)
+		if !ok {
+			bad = append(bad, httpx.FieldError{Field: "cursor", Reason: "is not a cursor this service issued"})
+		}
+		q.After = id
+	}
+	if len(bad) > 0 {
+		return search.ListQuery{}, httpx.BadRequest("The query parameters are not valid.", bad...)
+	}
+	if len(invalid) > 0 {
+		return search.ListQuery{}, httpx.Unprocessable("Some fields are invalid; see errors.", invalid...)
+	}
+	return q, nil
+}
+
+// listCursorPrefix is the catalog's cursor format version ("p1:" + the last id, base64url):
+// the listing moved from the catalog to this read model without changing its cursors.
+const listCursorPrefix = "p1:"
+
+// EncodeListCursor makes the opaque cursor continuing after the product id ("" → "").
+func EncodeListCursor(afterID string) string {
+	if afterID == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(listCursorPrefix + afterID))
+}
+
+// DecodeListCursor reads a cursor made by EncodeListCursor (or by the catalog).
+func DecodeListCursor(s string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(b), listCursorPrefix) {
+		return "", false
+	}
+	id := strings.TrimPrefix(string(b), listCursorPrefix)
+	if _, err := uuid.Parse(id); err != nil {
+		return "", false
+	}
+	return id, true
 }
 
 // RefusedRebuild is the body of a rebuild refused on drift: a problem (409) with the

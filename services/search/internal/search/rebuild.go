@@ -63,7 +63,8 @@ func ProductOp(p rebuild.ProductRecord) Op {
 		attrs = map[string]any{}
 	}
 	d := Document{ID: p.ID, Name: p.Name, Description: p.Description, Category: p.Category, Price: p.Price,
-		Attributes: attrs, AttrFacets: FacetValues(attrs), Version: p.Version, UpdatedAt: p.UpdatedAt}
+		Attributes: attrs, AttrFacets: FacetValues(attrs), Version: p.Version, UpdatedAt: p.UpdatedAt,
+		CreatedAt: p.CreatedAt, InitialStock: p.InitialStock}
 	return Op{Kind: OpPut, ID: p.ID, Version: p.Version, Doc: d}
 }
 

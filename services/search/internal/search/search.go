@@ -52,6 +52,11 @@ type Document struct {
 	// or deleted); 0 means no catalog event yet (a stock-only document).
 	Version   int64     `json:"version,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+	// CreatedAt and InitialStock come from product_created (or a rebuild's export); a
+	// product_updated does not carry them, so an update keeps the values already held.
+	// They are what the product listing (List) returns besides the searchable fields.
+	CreatedAt    time.Time `json:"createdAt,omitzero"`
+	InitialStock int64     `json:"initialStock,omitempty"`
 	// Deleted marks a tombstone: the product was deleted at catalog version Version.
 	Deleted bool `json:"deleted,omitempty"`
 	// StockVersion is inventory's version of the last stock_changed applied; 0 means
@@ -105,6 +110,9 @@ func (op Op) ApplyTo(cur *Document) (Document, bool) {
 		}
 		n := op.Doc
 		n.ID, n.Version, n.Deleted = op.ID, op.Version, false
+		if n.CreatedAt.IsZero() { // product_updated: keep what product_created set
+			n.CreatedAt, n.InitialStock = d.CreatedAt, d.InitialStock
+		}
 		n.StockVersion, n.Available, n.InStock = d.StockVersion, d.Available, d.InStock
 		return n, true
 	case OpDelete:
@@ -160,7 +168,9 @@ func OpFor(e events.Envelope) (Op, error) {
 		if err := e.Decode(&p); err != nil {
 			return Op{}, err
 		}
-		return put(e, p.ProductID, p.Name, p.Description, p.Category, p.Price, p.Attributes, p.CreatedAt)
+		op, err := put(e, p.ProductID, p.Name, p.Description, p.Category, p.Price, p.Attributes, p.CreatedAt)
+		op.Doc.CreatedAt, op.Doc.InitialStock = p.CreatedAt, p.InitialStock
+		return op, err
 	case events.TypeProductUpdated:
 		var p events.ProductUpdated
 		if err := e.Decode(&p); err != nil {
@@ -368,6 +378,34 @@ type Index interface {
 	// Versions returns the id and catalog version of every visible document in target
 	// ("" = the alias).
 	Versions(ctx context.Context, target string) (map[string]int64, error)
+	// List returns up to q.Limit+1 visible products behind the alias, in id order, after
+	// q.After; the extra one tells that another page follows.
+	List(ctx context.Context, q ListQuery) ([]Listed, error)
+}
+
+// ListQuery is one page of the product listing (GET /products): products of Category (all
+// when empty), in ascending id order, after the id After (keyset paging, "" = from the
+// start). The order is stable: ids never change, so a page boundary stays where it was
+// while products are added or removed around it.
+type ListQuery struct {
+	Category string
+	After    string
+	Limit    int
+}
+
+// Listed is one product of the listing, in the catalog's product shape (the public
+// GET /api/products keeps the shape it had when the catalog served it).
+type Listed struct {
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	Description  string         `json:"description"`
+	Category     string         `json:"category"`
+	Price        events.Money   `json:"price"`
+	Attributes   map[string]any `json:"attributes"`
+	InitialStock int64          `json:"initialStock"`
+	Version      int64          `json:"version"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
 }
 
 // ErrUnavailable wraps failures to reach the engine.

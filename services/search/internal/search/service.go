@@ -70,6 +70,24 @@ func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
 	return s.index.Search(ctx, q)
 }
 
+// List returns one page of the product listing and the id to continue after ("" on the
+// last page). q must be validated (Limit 1..MaxLimit). The listing is this read model's
+// view: eventually consistent with the catalog (a product created a moment ago may be
+// missing, a deleted one may still show, until the events are applied and refreshed).
+func (s *Service) List(ctx context.Context, q ListQuery) ([]Listed, string, error) {
+	want := q.Limit
+	items, err := s.index.List(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(items) > want {
+		items = items[:want]
+		next = items[want-1].ID
+	}
+	return items, next, nil
+}
+
 // VersionMismatch is a product whose indexed version differs from the catalog's.
 type VersionMismatch struct {
 	ID      string `json:"id"`
