@@ -104,6 +104,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		return fmt.Errorf("tracing: %w", err)
 	}
 	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
+	// Profiling (net/http/pprof) on a loopback listener of its own, only when PAYMENTS_DEBUG_ADDR is set.
+	if _, err := obs.StartDebug(ctx, getenv("PAYMENTS_DEBUG_ADDR"), log); err != nil {
+		return fmt.Errorf("config: PAYMENTS_DEBUG_ADDR: %w", err)
+	}
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
