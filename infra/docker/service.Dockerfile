@@ -1,7 +1,9 @@
-# One image per Polyshop service: docker compose builds it with SERVICE=<name>.
+# One image per Polyshop service: docker compose builds it with SERVICE=<name> (and the pki
+# init service with BUILD_PATH=./infra/checks/cmd/pki).
 # Build context: the repository root (see service.Dockerfile.dockerignore beside this file).
 FROM golang:1.26-bookworm AS build
 ARG SERVICE
+ARG BUILD_PATH=./services/${SERVICE}
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # Modules first, so that source edits do not re-download dependencies.
@@ -15,10 +17,12 @@ RUN set -eu; for d in services-mods/*/; do n=$(basename "$d"); mkdir -p "service
 COPY shared ./shared
 COPY infra/checks ./infra/checks
 COPY services ./services
-RUN go build -ldflags="-s -w" -o /out/service "./services/${SERVICE}"
+RUN go build -ldflags="-s -w" -o /out/service "${BUILD_PATH}"
 
 FROM alpine:3.20
-RUN adduser -D -H -u 10001 polyshop
+# /tls: where the tls volume (mutual TLS certificates, made by the pki service) is mounted;
+# owned by the service user so that the empty volume takes that owner.
+RUN adduser -D -H -u 10001 polyshop && mkdir /tls && chown polyshop /tls
 USER polyshop
 COPY --from=build /out/service /usr/local/bin/service
 ENTRYPOINT ["/usr/local/bin/service"]

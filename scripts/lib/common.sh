@@ -221,3 +221,35 @@ probe() {
 	fi
 	"$BIN/probe" "$@"
 }
+
+# --- mutual TLS between the services -------------------------------------------------------
+# The local CA and one certificate per service plus "operator" (shared/pki) live in
+# $POLYSHOP_TLS_DIR (default .polyshop/tls), made by `./scripts/stack up`. With
+# POLYSHOP_TLS=on (infra/local.env) the internal services serve HTTPS and refuse callers
+# without a certificate, except on /healthz and /readyz.
+tls_dir() { echo "${POLYSHOP_TLS_DIR:-$STATE/tls}"; }
+tls_on() { [ "${POLYSHOP_TLS:-off}" = on ]; }
+
+# pki_ensure — creates the CA and the certificates when missing (infra/checks/cmd/pki;
+# idempotent: valid files are kept; keys mode 0600).
+pki_ensure() {
+	go_env
+	if [ ! -x "$BIN/pki" ] || [ -n "$(find "$POLYSHOP_ROOT/infra/checks/cmd/pki" "$POLYSHOP_ROOT/shared/pki" -newer "$BIN/pki" -name '*.go' 2>/dev/null | head -1)" ]; then
+		(cd "$POLYSHOP_ROOT/infra/checks" && GOWORK=off go build -o "$BIN/pki" ./cmd/pki)
+	fi
+	"$BIN/pki" -dir "$(tls_dir)"
+}
+
+# icurl args... — curl for the internal services as the operator identity: with
+# POLYSHOP_TLS=on it presents operator's certificate and trusts only the local CA; plain
+# curl otherwise. Pair it with internal_url (scripts/lib/services.sh) for the base URL:
+#   icurl -fsS "$(internal_url orders)/sagas"
+icurl() {
+	if tls_on; then
+		local d
+		d=$(tls_dir)
+		curl --cacert "$d/ca.pem" --cert "$d/operator.pem" --key "$d/operator.key" "$@"
+	else
+		curl "$@"
+	fi
+}

@@ -21,6 +21,14 @@ http_addr_of() {
 	echo "${!var}"
 }
 
+# internal_url svc — svc's base URL: https:// when POLYSHOP_TLS=on (mutual TLS; call it with
+# icurl), http:// otherwise. The gateway's public port is always plain HTTP.
+internal_url() {
+	local scheme=http
+	if [ "$1" != gateway ] && tls_on; then scheme=https; fi
+	echo "$scheme://$(http_addr_of "$1")"
+}
+
 services_build() {
 	go_env
 	local s
@@ -35,8 +43,10 @@ services_build() {
 # superuser password and no other service's credential reaches it (compose does the same;
 # infra/checks TestRunningServicesHoldOnlyTheirOwnSecrets checks the running processes).
 # The admin account's ADMIN_EMAIL / ADMIN_PASSWORD go to users alone, which ensures it.
+# With POLYSHOP_TLS=on (mutual TLS) it also gets its own certificate, key and the CA
+# (<SVC>_TLS_CERT, <SVC>_TLS_KEY, <SVC>_TLS_CA in $(tls_dir)) and its peers' URLs as https://.
 service_env() {
-	local svc=$1 own peer name
+	local svc=$1 own peer name value
 	own=$(echo "$svc" | tr '[:lower:]' '[:upper:]')
 	while IFS= read -r name; do
 		case "$name" in
@@ -50,12 +60,29 @@ service_env() {
 			;;
 		*) continue ;;
 		esac
-		printf '%s=%s\n' "$name" "${!name}"
+		value=${!name}
+		# A service's base URL (<PEER>_URL, not an engine's <SVC>_<ENGINE>_URL) is https://
+		# with mutual TLS; the gateway's public port stays plain HTTP.
+		peer=${name%_URL}
+		if tls_on && [[ "$name" == *_URL && "$peer" != *_* && "$peer" != GATEWAY ]]; then value=${value/#http:\/\//https://}; fi
+		printf '%s=%s\n' "$name" "$value"
 	done < <(compgen -e)
+	if tls_on; then
+		for name in CERT KEY CA; do
+			peer="${own}_TLS_${name}" # already set in the environment: passed through above
+			[ -z "${!peer:-}" ] || continue
+			case $name in
+			CERT) value="$(tls_dir)/$svc.pem" ;;
+			KEY) value="$(tls_dir)/$svc.key" ;;
+			CA) value="$(tls_dir)/ca.pem" ;;
+			esac
+			printf '%s_TLS_%s=%s\n' "$own" "$name" "$value"
+		done
+	fi
 }
 
 service_ready() {
-	curl -fsS -m 2 "http://$(http_addr_of "$1")/readyz" >/dev/null
+	icurl -fsS -m 2 "$(internal_url "$1")/readyz" >/dev/null
 }
 
 # services_start [svc...] — starts each service (default: all present) under a supervisor
@@ -107,7 +134,7 @@ services_wait() {
 	for s in $(services_present); do
 		wait_until 90 "$s" service_ready "$s" || {
 			warn "last lines of $LOGS/svc-$s.log:"; tail -n 20 "$LOGS/svc-$s.log" >&2 || true; return 1; }
-		ok "$s ready on http://$(http_addr_of "$s")"
+		ok "$s ready on $(internal_url "$s")"
 	done
 }
 
