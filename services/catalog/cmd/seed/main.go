@@ -4,6 +4,7 @@
 // products, unless -force is given, so ./scripts/up can run it on every start.
 //
 //	go run ./cmd/seed -n 1000 -seed 1 -url http://127.0.0.1:8083
+//	go run ./cmd/seed -url https://127.0.0.1:8083 -tls-dir ../../.polyshop/tls   (mutual TLS, as operator)
 //	go run ./cmd/seed -url http://127.0.0.1:8080 -gateway -email admin@polyshop.local -password ...
 package main
 
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,7 @@ import (
 	"time"
 
 	"polyshop/services/catalog/internal/seed"
+	"polyshop/shared/httpx"
 )
 
 func main() {
@@ -46,10 +49,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	password := fs.String("password", os.Getenv("ADMIN_PASSWORD"), "admin password for -gateway")
 	workers := fs.Int("c", 8, "concurrent requests")
 	force := fs.Bool("force", false, "seed even when products exist")
+	tlsDir := fs.String("tls-dir", "", "with mutual TLS: the directory of ca.pem and operator.{pem,key} (the identity presented to an https:// catalog)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	c := &client{base: strings.TrimRight(*base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	if *tlsDir != "" {
+		cfg, err := httpx.TLSFiles{
+			Cert: filepath.Join(*tlsDir, "operator.pem"), Key: filepath.Join(*tlsDir, "operator.key"), CA: filepath.Join(*tlsDir, "ca.pem"),
+		}.ClientConfig()
+		if err != nil {
+			return err
+		}
+		c.http = httpx.NewClient(30*time.Second, httpx.WithClientTLS(cfg))
+	}
 	if *gateway {
 		c.prefix = "/api"
 		if err := c.login(ctx, *email, *password); err != nil {
