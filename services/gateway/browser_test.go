@@ -294,6 +294,7 @@ func TestBrowserShopSagaAndLiveEvents(t *testing.T) {
 		chromedp.SetValue(css(`input[name="payments.declineRate"]`), "1"),
 		click(`form[aria-label="Fault switches"] button[type=submit]`),
 		textContains("#flash", "Fault switches applied"),
+		textContains("#switches-banner", "payments declineRate 1"), // the banner of switches on
 	)
 	adm.accessible("faults")
 
@@ -322,11 +323,13 @@ func TestBrowserShopSagaAndLiveEvents(t *testing.T) {
 		chromedp.WaitVisible(css(`#c-sagas-s table`)),
 		chromedp.WaitVisible(css(`#c-broker-s table`)),
 		chromedp.WaitVisible(css(`#c-health-s table`)),
+		textContains("#switches-banner", "Lab switches"),
 	)
 	adm.accessible("console")
 	adm.run("data map", adm.open("#/console/datamap"), chromedp.WaitVisible(css(`ul.tiles li`)))
 	adm.accessible("data map")
-	adm.run("admin live view sees every owner", adm.open("#/live"), chromedp.WaitVisible(css(`#live-events li`)))
+	adm.run("admin live view sees every owner", adm.open("#/live"), chromedp.WaitVisible(css(`#live-events li`)),
+		textContains("#switches-banner", "Lab switches"))
 }
 
 // TestBrowserScreenshots writes a PNG of each main page into POLYSHOP_SCREENSHOTS (a

@@ -12,13 +12,15 @@ import (
 	"strings"
 	"sync"
 
+	"polyshop/shared/chaos"
 	"polyshop/shared/httpx"
 )
 
 // The lab fault switches are owned by the services they act on and stored there (so they
 // survive restarts); the gateway only gathers and distributes them. Each section of the
-// public document maps to one owner's internal /faults; crashPoints and duplicates go to
-// the chaos switches (/faults/chaos, package shared/chaos) of the services that have them.
+// public document maps to one owner's internal /faults; crashPoints, duplicates and
+// patterns go to the chaos switches (/faults/chaos, package shared/chaos) of the services
+// that have them.
 type faultSection struct {
 	name    string // section of the public document
 	service string // owner, as named in "degraded" and in 503 problems
@@ -38,17 +40,29 @@ var faultSections = []faultSection{
 		fields: map[string]fieldRule{"stepTimeoutMs": positiveInt}},
 }
 
-// chaosOwner is a service with chaos switches: crash points named "<service>.<point>" and
-// a duplicate count for the events and commands its relay publishes.
+// chaosOwner is a service with chaos switches: crash points named "<service>.<point>",
+// pattern switches named "<service>.<switch>" (shared/chaos/patterns.go) and, for the saga's
+// owners, a duplicate count for the events and commands its relay publishes.
 type chaosOwner struct {
-	service string
-	base    func(a *API) string
+	service    string
+	base       func(a *API) string
+	duplicates bool // its relay honours duplicates (users' does not: its events are not saga messages)
 }
 
 var chaosOwners = []chaosOwner{
-	{service: "inventory", base: func(a *API) string { return a.up.Inventory }},
-	{service: "orders", base: func(a *API) string { return a.up.Orders }},
-	{service: "payments", base: func(a *API) string { return a.up.Payments }},
+	{service: "inventory", base: func(a *API) string { return a.up.Inventory }, duplicates: true},
+	{service: "orders", base: func(a *API) string { return a.up.Orders }, duplicates: true},
+	{service: "payments", base: func(a *API) string { return a.up.Payments }, duplicates: true},
+	{service: "users", base: func(a *API) string { return a.up.Users }},
+}
+
+// chaosOwnerNames lists the chaos owners for problems: "inventory, orders, payments or users".
+func chaosOwnerNames() string {
+	names := make([]string, len(chaosOwners))
+	for i, o := range chaosOwners {
+		names[i] = o.service
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // faultCall is one owner request that a PUT or DELETE makes.
@@ -130,12 +144,15 @@ func (a *API) registerFaults(mux *http.ServeMux) {
 
 // collectFaults gathers every owner's switches, in parallel under the compose deadline; an
 // owner that does not answer is left out and named in "degraded". crashPoints are the
-// armed points of every chaos owner together; duplicates is the highest count of any.
+// armed points of every chaos owner together; duplicates is the highest count of any saga
+// owner; patterns are every owner's pattern switches with their current values (defaults
+// included).
 func (a *API) collectFaults(ctx context.Context) map[string]any {
 	var (
 		mu          sync.Mutex
 		doc         = map[string]any{}
 		crashPoints = map[string]float64{}
+		patterns    = map[string]string{}
 		duplicates  = 0
 		d           degraded
 		wg          sync.WaitGroup
@@ -157,6 +174,7 @@ func (a *API) collectFaults(ctx context.Context) map[string]any {
 			var v struct {
 				CrashPoints map[string]float64 `json:"crashPoints"`
 				Duplicates  int                `json:"duplicates"`
+				Patterns    map[string]string  `json:"patterns"`
 			}
 			if err := a.part(ctx, o.base(a), "/faults/chaos", &v); err != nil {
 				a.missing(ctx, &d, o.service, err)
@@ -166,12 +184,18 @@ func (a *API) collectFaults(ctx context.Context) map[string]any {
 			for k, p := range v.CrashPoints {
 				crashPoints[k] = p
 			}
-			duplicates = max(duplicates, v.Duplicates)
+			for k, p := range v.Patterns {
+				patterns[k] = p
+			}
+			if o.duplicates {
+				duplicates = max(duplicates, v.Duplicates)
+			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	doc["crashPoints"] = crashPoints
+	doc["patterns"] = patterns
 	if duplicates > 0 {
 		doc["duplicates"] = duplicates
 	}
@@ -183,8 +207,8 @@ func (a *API) collectFaults(ctx context.Context) map[string]any {
 
 // putFaults validates the whole document first (so a mistake changes nothing), then sends
 // each section named to its owner's PUT /faults, which changes only the fields it names,
-// and crashPoints (each point to the service it names) and duplicates (to every chaos
-// owner) to PUT /faults/chaos. It answers 200 with the document as GET shows it afterwards.
+// and crashPoints and patterns (each to the service it names) and duplicates (to every
+// saga owner) to PUT /faults/chaos. It answers 200 with the document as GET shows it afterwards.
 func (a *API) putFaults(w http.ResponseWriter, r *http.Request, _ Principal) error {
 	var body map[string]json.RawMessage
 	if err := httpx.DecodeJSON(r, &body, 64<<10); err != nil {
@@ -210,7 +234,7 @@ func (a *API) faultCalls(body map[string]json.RawMessage) ([]faultCall, error) {
 		calls []faultCall
 		bad   []httpx.FieldError
 	)
-	known := map[string]bool{"crashPoints": true, "duplicates": true}
+	known := map[string]bool{"crashPoints": true, "duplicates": true, "patterns": true}
 	for _, s := range faultSections {
 		known[s.name] = true
 		raw, ok := body[s.name]
@@ -248,7 +272,7 @@ func (a *API) faultCalls(body map[string]json.RawMessage) ([]faultCall, error) {
 			field := "crashPoints." + name
 			service, _, _ := strings.Cut(name, ".")
 			if !slices.ContainsFunc(chaosOwners, func(o chaosOwner) bool { return o.service == service }) {
-				bad = append(bad, httpx.FieldError{Field: field, Reason: "unknown service; crash points are named <service>.<point> with service inventory, orders or payments"})
+				bad = append(bad, httpx.FieldError{Field: field, Reason: "unknown service; crash points are named <service>.<point> with service " + chaosOwnerNames()})
 				continue
 			}
 			if reason := rate(points[name]); reason != "" {
@@ -266,11 +290,43 @@ func (a *API) faultCalls(body map[string]json.RawMessage) ([]faultCall, error) {
 			cp[name] = points[name]
 		}
 	}
+	if raw, ok := body["patterns"]; ok {
+		var pats map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &pats); err != nil || pats == nil {
+			bad = append(bad, httpx.FieldError{Field: "patterns", Reason: `must be an object {"<service>.<switch>": "<value>"}`})
+		}
+		for _, name := range sortedKeys(pats) {
+			field := "patterns." + name
+			p, known := chaosPattern(name)
+			if !known {
+				bad = append(bad, httpx.FieldError{Field: field, Reason: "unknown pattern switch; the switches are " + strings.Join(chaosPatternNames(), ", ")})
+				continue
+			}
+			var v string
+			if err := json.Unmarshal(pats[name], &v); err != nil || !slices.Contains(p.Values, v) {
+				bad = append(bad, httpx.FieldError{Field: field, Reason: "must be one of " + strings.Join(p.Values, ", ")})
+				continue
+			}
+			service := p.Service()
+			if chaos[service] == nil {
+				chaos[service] = map[string]any{}
+			}
+			ps, _ := chaos[service]["patterns"].(map[string]string)
+			if ps == nil {
+				ps = map[string]string{}
+				chaos[service]["patterns"] = ps
+			}
+			ps[name] = v
+		}
+	}
 	if raw, ok := body["duplicates"]; ok {
 		if n, isInt := integer(raw); !isInt || n < 1 || n > 3 {
 			bad = append(bad, httpx.FieldError{Field: "duplicates", Reason: "must be an integer from 1 to 3"})
 		} else {
 			for _, o := range chaosOwners {
+				if !o.duplicates {
+					continue
+				}
 				if chaos[o.service] == nil {
 					chaos[o.service] = map[string]any{}
 				}
@@ -287,7 +343,7 @@ func (a *API) faultCalls(body map[string]json.RawMessage) ([]faultCall, error) {
 
 	for _, k := range sortedKeys(body) {
 		if !known[k] {
-			bad = append(bad, httpx.FieldError{Field: k, Reason: "unknown section; the sections are payments, inventory, saga, crashPoints, duplicates"})
+			bad = append(bad, httpx.FieldError{Field: k, Reason: "unknown section; the sections are payments, inventory, saga, crashPoints, duplicates, patterns"})
 		}
 	}
 	if len(bad) > 0 {
@@ -354,4 +410,24 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// chaosPattern returns the pattern switch named name when its service is a chaos owner.
+func chaosPattern(name string) (chaos.Pattern, bool) {
+	p, ok := chaos.LookupPattern(name)
+	if !ok || !slices.ContainsFunc(chaosOwners, func(o chaosOwner) bool { return o.service == p.Service() }) {
+		return chaos.Pattern{}, false
+	}
+	return p, true
+}
+
+// chaosPatternNames lists the pattern switches the gateway forwards.
+func chaosPatternNames() []string {
+	var out []string
+	for _, p := range chaos.Patterns {
+		if _, ok := chaosPattern(p.Name); ok {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 // admin.js — product create / edit / delete, restock, and the lab fault switches.
 import { api, h, money, field, onForm } from './api.js';
 import { flash, go } from './app.js';
+import { switchesBanner, PATTERNS as PATTERN_CHOICES } from './live.js';
 
 async function categoryOptions(value) {
   const cats = (await api('GET', '/api/categories')).categories || [];
@@ -99,6 +100,13 @@ export async function faults() {
       field('Inventory down', 'inventory.down', { type: 'checkbox', value: 'true', checked: !!inv.down })),
     h('fieldset', {}, h('legend', {}, 'Saga (orders)'),
       field('Step timeout (ms)', 'saga.stepTimeoutMs', { type: 'number', min: 1, value: saga.stepTimeoutMs ?? '' })),
+    h('fieldset', {}, h('legend', {}, 'Patterns (labs: off means the safe default)'),
+      Object.entries(PATTERN_CHOICES).map(([k, values]) => field(k, `patterns.${k}`, { type: 'select', options: values, value: f.patterns?.[k] ?? values[0] })),
+      field('Duplicates (each event and command published 1 to 3 times)', 'duplicates', { type: 'number', min: 1, max: 3, value: f.duplicates ?? 1 })),
+    h('fieldset', {}, h('legend', {}, 'Armed crash points'),
+      Object.keys(f.crashPoints || {}).length
+        ? h('ul', {}, Object.entries(f.crashPoints).map(([k, p]) => h('li', {}, h('code', {}, k), ` probability ${p}`)))
+        : h('p', { class: 'muted' }, 'None armed (arm one with PUT /api/admin/faults {"crashPoints": {...}}).')),
     h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Apply switches')));
   onForm(form, async (v) => {
     const num = (x) => (x === '' || x === undefined ? undefined : Number(x));
@@ -107,6 +115,8 @@ export async function faults() {
       inventory: { latencyMs: num(v['inventory.latencyMs']), down: v['inventory.down'] === 'true' },
     };
     if (num(v['saga.stepTimeoutMs']) !== undefined) body.saga = { stepTimeoutMs: num(v['saga.stepTimeoutMs']) };
+    body.patterns = Object.fromEntries(Object.keys(PATTERN_CHOICES).filter((k) => v[`patterns.${k}`] && v[`patterns.${k}`] !== (f.patterns?.[k] ?? PATTERN_CHOICES[k][0])).map((k) => [k, v[`patterns.${k}`]]));
+    if (num(v.duplicates) !== undefined) body.duplicates = num(v.duplicates);
     await api('PUT', '/api/admin/faults', JSON.parse(JSON.stringify(body)));
     flash('Fault switches applied; they are stored by their owners and survive restarts.');
     go(`#/admin/faults?t=${Date.now()}`);
@@ -117,5 +127,5 @@ export async function faults() {
     flash('Every fault switch is cleared.');
     go(`#/admin/faults?t=${Date.now()}`);
   });
-  return [h('h1', {}, 'Fault switches'), h('p', {}, 'Lab switches for the saga: decline payments and watch orders cancel with their compensation.'), form, clear];
+  return [h('h1', {}, 'Fault switches'), switchesBanner(), h('p', {}, 'Lab switches for the saga: decline payments and watch orders cancel with their compensation; pattern switches turn a safe design off for a lab (./scripts/lab).'), form, clear];
 }

@@ -4,7 +4,7 @@
 import { api, h, when, problemBox } from './api.js';
 import { onLeave } from './app.js';
 import { stepsList } from './shop.js';
-import { eventLine } from './live.js';
+import { eventLine, switchesBanner } from './live.js';
 
 /** part renders a section at once and fills it when its source answers, so one slow
  * source (search drift, say) never holds the others back. */
@@ -141,9 +141,10 @@ export async function overview() {
     part('Health', 'c-health', () => api('GET', '/api/admin/health'), health),
   ];
   const wrap = h('div', { id: 'console' }, secs, operator());
-  const t = setInterval(() => secs.forEach((s) => s.refresh()), 5000);
+  const banner = switchesBanner();
+  const t = setInterval(() => { secs.forEach((s) => s.refresh()); banner.refresh(); }, 5000);
   onLeave(() => clearInterval(t));
-  return [h('h1', {}, 'Consistency console'), h('p', {}, h('a', { href: '#/console/datamap' }, 'Data map'), ' · refreshes every 5 s'), wrap];
+  return [h('h1', {}, 'Consistency console'), banner, h('p', {}, h('a', { href: '#/console/datamap' }, 'Data map'), ' · refreshes every 5 s'), wrap];
 }
 
 export async function saga(id) {

@@ -1,6 +1,6 @@
 // live.js — the live event view: every domain event, saga command and reply as it flows
 // through NATS, from GET /api/events (server-sent events), coloured by owner and engine.
-import { h, when, field } from './api.js';
+import { api, h, when, field } from './api.js';
 import { state, onLeave } from './app.js';
 
 const KEEP = 1000;
@@ -22,6 +22,50 @@ export function eventLine(e, onOrder) {
       orderId && onOrder ? h('button', { type: 'button', class: 'linkish', onclick: () => onOrder(orderId) }, `follow order ${orderId.slice(0, 8)}…`) : null),
     h('details', {}, h('summary', {}, `subject ${e.subject || '—'}${e.correlationid ? ` · correlation ${e.correlationid.slice(0, 13)}…` : ''}`),
       h('pre', {}, JSON.stringify({ id: e.id, subject: e.subject, correlationid: e.correlationid, causationid: e.causationid, sequence: e.sequence, data: e.data }, null, 2))));
+}
+
+/** PATTERNS are the lab pattern switches with their values, the default first
+ * (shared/chaos/patterns.go; a Go test keeps them equal). */
+export const PATTERNS = { 'users.publish': ['outbox', 'direct'], 'inventory.dedup': ['on', 'off'], 'orders.addressCopy': ['async', 'sync'] };
+const PATTERN_DEFAULTS = Object.fromEntries(Object.entries(PATTERNS).map(([k, v]) => [k, v[0]]));
+
+/** switchesOn lists what is switched away from the defaults in a faults document (GET
+ * /api/admin/faults): pattern switches, armed crash points, duplicates, payments and
+ * inventory faults. */
+export function switchesOn(f) {
+  const on = [];
+  for (const [k, v] of Object.entries(f.patterns || {})) if (PATTERN_DEFAULTS[k] !== undefined && v !== PATTERN_DEFAULTS[k]) on.push(`pattern ${k} = ${v}`);
+  for (const [k, p] of Object.entries(f.crashPoints || {})) on.push(`crash point ${k} armed (p ${p})`);
+  if ((f.duplicates || 1) > 1) on.push(`duplicates ×${f.duplicates}`);
+  const pay = f.payments || {}, inv = f.inventory || {};
+  if (pay.down) on.push('payments down');
+  if (pay.declineRate) on.push(`payments declineRate ${pay.declineRate}`);
+  if (pay.errorRate) on.push(`payments errorRate ${pay.errorRate}`);
+  if (pay.latencyMs) on.push(`payments latency ${pay.latencyMs} ms`);
+  if (inv.down) on.push('inventory down');
+  if (inv.latencyMs) on.push(`inventory latency ${inv.latencyMs} ms`);
+  return on;
+}
+
+/** switchesBanner shows which lab switches are on (admins only: the faults document is an
+ * admin route); it refreshes with refresh(). */
+export function switchesBanner() {
+  const box = h('div', { id: 'switches-banner', role: 'status' });
+  box.refresh = async () => {
+    try {
+      const f = await api('GET', '/api/admin/faults');
+      const on = switchesOn(f);
+      box.replaceChildren(on.length
+        ? h('div', { class: 'msg warn' }, h('strong', {}, 'Lab switches on: '), h('ul', { class: 'inline-list' }, on.map((x) => h('li', {}, x))),
+          state.me?.role === 'admin' ? h('a', { href: '#/admin/faults' }, 'Fault switches') : null)
+        : h('p', { class: 'muted' }, 'Lab switches: all off (every pattern at its default, no crash point armed, no duplicates).'),
+        f.degraded?.length ? h('p', { class: 'msg warn' }, `Switches unknown for: ${f.degraded.join(', ')} (not answering)`) : null);
+    } catch {
+      box.replaceChildren();
+    }
+  };
+  box.refresh();
+  return box;
 }
 
 export function view(q) {
@@ -72,8 +116,10 @@ export function view(q) {
       while (list.children.length > 300) list.lastChild.remove();
     }
   };
-  onLeave(() => { es.close(); chainES?.close(); });
-  return [h('h1', {}, 'Live events'),
+  const banner = state.me?.role === 'admin' ? switchesBanner() : null;
+  const bt = banner ? setInterval(() => banner.refresh(), 5000) : null;
+  onLeave(() => { es.close(); chainES?.close(); if (bt) clearInterval(bt); });
+  return [h('h1', {}, 'Live events'), banner,
     h('p', {}, state.me?.role === 'admin' ? 'You are an admin: you see every event of every owner stream, saga commands and replies included.' : 'You see the events about your own account and orders.'),
     filters, status,
     h('div', { class: 'split' }, h('section', { 'aria-label': 'Event stream' }, list), chainBox)];
