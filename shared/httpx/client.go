@@ -21,9 +21,13 @@ func NewClient(timeout time.Duration, opts ...ClientOption) *http.Client {
 		o(&cfg)
 	}
 	base := http.DefaultTransport
-	if cfg.tls != nil {
+	if cfg.tls != nil || cfg.idlePerHost > 0 {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = cfg.tls
+		if cfg.idlePerHost > 0 {
+			t.MaxIdleConnsPerHost = cfg.idlePerHost
+			t.MaxIdleConns = max(t.MaxIdleConns, 8*cfg.idlePerHost)
+		}
 		base = t
 	}
 	return &http.Client{
@@ -36,7 +40,16 @@ func NewClient(timeout time.Duration, opts ...ClientOption) *http.Client {
 type ClientOption func(*clientConfig)
 
 type clientConfig struct {
-	tls *tls.Config
+	tls         *tls.Config
+	idlePerHost int
+}
+
+// WithMaxIdleConnsPerHost keeps up to n idle connections per upstream (net/http keeps 2).
+// A client that sends many concurrent requests to the same few services (the gateway)
+// needs it: with 2, every request beyond them opens a new connection and closes it after,
+// which under load costs a handshake per request and leaves sockets in TIME_WAIT.
+func WithMaxIdleConnsPerHost(n int) ClientOption {
+	return func(c *clientConfig) { c.idlePerHost = n }
 }
 
 // idTransport adds the correlation and request ids from the request's context.

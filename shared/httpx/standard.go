@@ -19,12 +19,11 @@ func Standard(service string, log *slog.Logger, reg prometheus.Registerer, mux *
 // StandardWith is Standard with extra middleware run inside the standard chain, just in
 // front of the routes, so that what they answer (an edge check's problem, say) gets request
 // ids, metrics and the access log like any route's answer. The first of inner runs first.
+//
+// Standard and StandardWith bound the requests in flight to DefaultMaxInflight and shed the
+// excess with 503 (Shed); StandardLimited takes a service's own Limits.
 func StandardWith(service string, log *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux, inner ...Middleware) http.Handler {
-	var h http.Handler = routedProblems(log, mux)
-	for i := len(inner) - 1; i >= 0; i-- {
-		h = inner[i](h)
-	}
-	return Chain(h, Recover(log), RequestID, Correlation, Tracing(service), Metrics(reg, service), AccessLog(log))
+	return StandardLimited(service, log, reg, Limits{}, mux, inner...)
 }
 
 // routedProblems serves matched requests with mux and unmatched ones as problems.
