@@ -38,7 +38,9 @@ func newEventsRig(t *testing.T, buffer int) *eventsRig {
 	t.Helper()
 	pub := natstest.TestConn(t)
 	natstest.Stream(t, pub, "users")
-	gw := natstest.Conn(t, "GATEWAY_NATS_URL", "gateway")
+	// The hub reads the test stream as the test user: the gateway's own NATS user may read
+	// the owner streams only (infra/nats/nats.conf).
+	gw := pub
 	subject := events.SubjectFor(natstest.EventType(t, "users"))
 
 	hub := eventhub.New(gw.JetStream(), eventhub.Config{Streams: []string{usersStream}, FilterSubjects: []string{subject}, Buffer: buffer})
