@@ -56,7 +56,10 @@ type Config struct {
 	InventoryURL    string
 	Drift           search.Options
 	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
+	// Limits bound the requests served at once (SEARCH_MAX_INFLIGHT) and put a deadline on
+	// each (SEARCH_REQUEST_TIMEOUT); the operator's /admin routes are outside both.
+	Limits   httpx.Limits
+	LogLevel slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -80,6 +83,10 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			DriftPause:  r.Duration("SEARCH_REBUILD_DRIFT_PAUSE", time.Second),
 		},
 		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Limits: httpx.Limits{
+			MaxInflight:    r.Int("SEARCH_MAX_INFLIGHT", httpapi.DefaultMaxInflight),
+			RequestTimeout: r.Duration("SEARCH_REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout),
+		},
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("SEARCH_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("SEARCH_LOG_LEVEL: %w", err)
@@ -114,7 +121,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"elasticsearch_password", redacted(cfg.ES.Password), "alias", cfg.ES.Alias,
 		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "inventory_consumer", cfg.StockDurable, "concurrency", cfg.Concurrency,
 		"catalog_url", cfg.CatalogURL, "inventory_url", cfg.InventoryURL,
-		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"max_inflight", cfg.Limits.MaxInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)
 	if err != nil {
@@ -201,7 +209,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"nats":          nc.Ready,
 		"consumer":      cons.Ready,
 	}}
-	api := httpapi.New(svc, log, health.Checks, reg)
+	api := httpapi.New(svc, log, health.Checks, reg, httpapi.WithLimits(cfg.Limits))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.

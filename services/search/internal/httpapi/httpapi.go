@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -30,15 +31,39 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
 }
+
+// Defaults of the in-flight bound and the per-request deadline (SEARCH_MAX_INFLIGHT,
+// SEARCH_REQUEST_TIMEOUT). Elasticsearch runs a query on a thread pool of 1.5 × cores + 1
+// (4 threads on two cores) and queues the rest: 32 requests in flight is already a queue
+// several times the pool, so more would only make every answer later (see README, "Under
+// load").
+const (
+	DefaultMaxInflight    = 32
+	DefaultRequestTimeout = 5 * time.Second
+)
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the in-flight bound and deadline (httpx.Shed). The operator's /admin
+// routes (a rebuild runs for minutes) are always left outside them.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
 // metrics registry of /metrics (a new one when nil).
-func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight, RequestTimeout: DefaultRequestTimeout}}
+	for _, o := range opts {
+		o(a)
+	}
+	a.limits.Exempt = func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/admin/") }
+	return a
 }
 
 // Handler returns the complete handler: routes, health endpoints and middleware.
@@ -51,7 +76,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /admin/drift", h(a.drift))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unmatched routes become 404 and 405 problems (with Allow).
-	return httpx.Standard("search", a.log, a.reg, mux)
+	return httpx.StandardLimited("search", a.log, a.reg, a.limits, mux)
 }
 
 // problem is the one table from domain errors to HTTP problems.
