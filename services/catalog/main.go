@@ -50,7 +50,10 @@ type Config struct {
 	LeaseTTL        time.Duration
 	LeaseWait       time.Duration
 	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
+	// Limits bound the requests served at once (CATALOG_MAX_INFLIGHT) and put a deadline
+	// on each (CATALOG_REQUEST_TIMEOUT); exports and /admin routes are outside both.
+	Limits   httpx.Limits
+	LogLevel slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -65,6 +68,10 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		LeaseTTL:        r.Duration("CATALOG_LEASE_TTL", 10*time.Second),
 		LeaseWait:       r.Duration("CATALOG_LEASE_WAIT", 15*time.Second),
 		ShutdownTimeout: r.Duration("CATALOG_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Limits: httpx.Limits{
+			MaxInflight:    r.Int("CATALOG_MAX_INFLIGHT", httpapi.DefaultMaxInflight),
+			RequestTimeout: r.Duration("CATALOG_REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout),
+		},
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("CATALOG_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("CATALOG_LOG_LEVEL: %w", err)
@@ -89,7 +96,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr,
 		"mongodb_uri", config.Redact(cfg.MongoURI), "mongodb_database", cfg.MongoDatabase,
 		"nats_url", config.Redact(cfg.NATSURL), "outbox_scan_interval", cfg.OutboxScan.String(), "outbox_batch", cfg.OutboxBatch,
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+		"shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"max_inflight", cfg.Limits.MaxInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "catalog", getenv)
 	if err != nil {
@@ -158,7 +166,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"mongodb": store.Ping,
 		"nats":    nc.Ready,
 	}}
-	api := httpapi.New(svc, log, health.Checks, reg)
+	api := httpapi.New(svc, log, health.Checks, reg, httpapi.WithLimits(cfg.Limits))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down: publish what the last requests stored, then stop the relay; the

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,15 +29,41 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
 }
+
+// Defaults of the in-flight bound and the per-request deadline (CATALOG_MAX_INFLIGHT,
+// CATALOG_REQUEST_TIMEOUT). Every request waits on FerretDB, whose queries run in
+// PostgreSQL on the same two cores: 32 at once is already several times what they can
+// run in parallel. The deadline is the gateway's upstream timeout: past it nobody waits
+// for the answer, so the query stops (the handlers pass r.Context() to the store).
+const (
+	DefaultMaxInflight    = 32
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the in-flight bound and deadline (httpx.Shed). The export (a rebuild
+// pages through it for minutes) and the operator's /admin routes stay outside them.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
 // metrics registry of /metrics (a new one when nil).
-func New(svc *catalog.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *catalog.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight, RequestTimeout: DefaultRequestTimeout}}
+	for _, o := range opts {
+		o(a)
+	}
+	a.limits.Exempt = func(r *http.Request) bool {
+		return strings.HasPrefix(r.URL.Path, "/export/") || strings.HasPrefix(r.URL.Path, "/admin/")
+	}
+	return a
 }
 
 // Handler returns the complete handler: routes, health endpoints and middleware.
@@ -52,7 +79,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /export/products", h(a.exportProducts))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unmatched routes become 404 and 405 problems (with Allow).
-	return httpx.Standard("catalog", a.log, a.reg, mux)
+	return httpx.StandardLimited("catalog", a.log, a.reg, a.limits, mux)
 }
 
 // problem is the one table from domain errors to HTTP problems.
