@@ -66,7 +66,7 @@ func (e *Env) PlaceOrder(ctx context.Context, user string, lines ...OrderLine) (
 	hdr := map[string]string{"Idempotency-Key": "lab-" + gwclient.RandomHex()}
 	var err error
 	// The address copy reaches orders by events a moment after it is set.
-	err = Eventually(ctx, 15*time.Second, "placing an order", func() (bool, error) {
+	err = Eventually(ctx, 60*time.Second, "placing an order", func() (bool, error) {
 		code, err := e.UserCall(ctx, user, "POST", "/api/orders", hdr, map[string]any{"items": lines}, &out)
 		if code == 422 {
 			return false, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"time"
 )
 
@@ -31,7 +32,16 @@ func (r *Runner) SelfTest(ctx context.Context, m Manifest) (err error) {
 	if _, err := e.AdminCall(ctx, "GET", "/api/admin/faults", nil, &before); err != nil {
 		return err
 	}
-	defer func() { // whatever happened, leave the platform as it was
+	// Violations already there (another lab's run, a chaos run) are not this lab's.
+	known, err := auditFindings(ctx, e)
+	if err != nil {
+		return err
+	}
+	clean := false
+	defer func() { // on failure too, leave the platform as it was
+		if clean {
+			return
+		}
 		if rerr := r.Reset(context.WithoutCancel(ctx), m); rerr != nil && err == nil {
 			err = rerr
 		}
@@ -69,8 +79,9 @@ func (r *Runner) SelfTest(ctx context.Context, m Manifest) (err error) {
 	if err := r.Reset(ctx, m); err != nil {
 		return err
 	}
+	clean = true
 	done()
-	if err := r.checkClean(ctx, e, before); err != nil {
+	if err := r.checkClean(ctx, e, before, known); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.Out, "ok   lab %02d %s (%.1fs)\n", m.ID, m.Slug, time.Since(t0).Seconds())
@@ -78,7 +89,7 @@ func (r *Runner) SelfTest(ctx context.Context, m Manifest) (err error) {
 }
 
 // checkClean checks that the platform is as before the lab.
-func (r *Runner) checkClean(ctx context.Context, e *Env, before json.RawMessage) error {
+func (r *Runner) checkClean(ctx context.Context, e *Env, before json.RawMessage, known map[string]bool) error {
 	var after json.RawMessage
 	if _, err := e.AdminCall(ctx, "GET", "/api/admin/faults", nil, &after); err != nil {
 		return err
@@ -98,15 +109,38 @@ func (r *Runner) checkClean(ctx context.Context, e *Env, before json.RawMessage)
 			return fmt.Errorf("lab %02d: user %s still logs in after reset", e.M.ID, UserEmail(e.M.ID, name))
 		}
 	}
-	rep, err := e.Audit(ctx)
+	found, err := auditFindings(ctx, e)
 	if err != nil {
 		return fmt.Errorf("lab %02d: audit after reset: %w", e.M.ID, err)
 	}
-	if len(rep.Violations) > 0 || len(rep.Stuck) > 0 {
-		for _, v := range rep.Violations {
-			fmt.Fprintln(r.Out, "    VIOLATION", v)
+	var added []string
+	for f := range found {
+		if !known[f] {
+			added = append(added, f)
 		}
-		return fmt.Errorf("lab %02d: audit after reset: %d violations, %d stuck", e.M.ID, len(rep.Violations), len(rep.Stuck))
+	}
+	if len(added) > 0 {
+		sort.Strings(added)
+		for _, f := range added {
+			fmt.Fprintln(r.Out, "    AUDIT", f)
+		}
+		return fmt.Errorf("lab %02d: the auditor finds %d new violations or stuck orders after reset", e.M.ID, len(added))
 	}
 	return nil
+}
+
+// auditFindings runs the auditor and returns its violations and stuck orders as strings.
+func auditFindings(ctx context.Context, e *Env) (map[string]bool, error) {
+	rep, err := e.Audit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, v := range rep.Violations {
+		out[v.String()] = true
+	}
+	for _, id := range rep.Stuck {
+		out["stuck order "+id] = true
+	}
+	return out, nil
 }
