@@ -149,7 +149,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	nc.OnHandled(sw.ConsumerHook)
 
-	svc := inventory.NewService(pgstore.New(pool), inventory.Options{TTL: cfg.ReservationTTL, Log: log})
+	// The lab pattern switch inventory.dedup (stored with the chaos switches, off = the
+	// reserve's natural-key idempotency skipped; lab 03).
+	svc := inventory.NewService(pgstore.New(pool), inventory.Options{TTL: cfg.ReservationTTL, Log: log,
+		Dedup: func() bool { return sw.Pattern(chaos.PatternInventoryDedup) != chaos.DedupOff }})
 	if _, err := svc.RefreshFaults(startCtx); err != nil {
 		return err
 	}

@@ -80,6 +80,11 @@ func TestCheckLedger(t *testing.T) {
 		{"unbalanced", Ledger{ProductID: "p", Initial: 10, Available: 6, Reserved: 2, Sold: 3}, false, []string{"ledger"}},
 		{"balanced, sold twice", Ledger{ProductID: "p", Initial: 10, Available: 2, Reserved: 2, Sold: 6}, true, []string{"ledger-reservations"}},
 		{"not exact: reservations not compared", Ledger{ProductID: "p", Initial: 10, Available: 2, Reserved: 2, Sold: 6}, false, nil},
+		{"held by the reservations", Ledger{ProductID: "p", Initial: 10, Available: 8, Reserved: 2, Held: ptr(2)}, false, nil},
+		// A reserve applied three times (inventory.dedup off, duplicates 3): balanced, but
+		// 4 of the 6 reserved units belong to no reservation.
+		{"reserved twice", Ledger{ProductID: "p", Initial: 10, Available: 4, Reserved: 6, Held: ptr(2)}, false, []string{"ledger-held"}},
+		{"no held reported: not checked", Ledger{ProductID: "p", Initial: 10, Available: 4, Reserved: 6}, false, nil},
 	}
 	for _, c := range cases {
 		var got []string
@@ -91,3 +96,5 @@ func TestCheckLedger(t *testing.T) {
 		}
 	}
 }
+
+func ptr(n int64) *int64 { return &n }

@@ -56,6 +56,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /reservations", biz(a.reservations))
 	mux.Handle("GET /export/stock", biz(a.exportStock))
 	mux.Handle("GET /ledgers", biz(a.ledgers))
+	mux.Handle("POST /stock/{productId}/reconcile", biz(a.reconcile))
 	mux.Handle("GET /faults", h(a.getFaults))
 	mux.Handle("PUT /faults", h(a.putFaults))
 	mux.Handle("DELETE /faults", h(a.deleteFaults))
@@ -84,6 +85,14 @@ type ledgerJSON struct {
 	Available int64  `json:"available"`
 	Version   int64  `json:"version"`
 	Retired   bool   `json:"retired"`
+	// Held is what the product's active reservations hold: equal to Reserved unless a
+	// reserve was applied twice (lab pattern switch inventory.dedup off).
+	Held int64 `json:"held"`
+}
+
+func toLedger(st inventory.Stock) ledgerJSON {
+	return ledgerJSON{ProductID: st.ProductID, Initial: st.Initial, Restocked: st.Restocked, Reserved: st.Reserved,
+		Sold: st.Sold, Released: st.Released, Available: st.Available, Version: st.Version, Retired: st.Retired, Held: st.Held}
 }
 
 func (a *API) getStock(w http.ResponseWriter, r *http.Request) error {
@@ -115,9 +124,7 @@ func (a *API) ledger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem(err)
 	}
-	return httpx.WriteJSON(w, http.StatusOK, ledgerJSON{ProductID: st.ProductID, Initial: st.Initial,
-		Restocked: st.Restocked, Reserved: st.Reserved, Sold: st.Sold, Released: st.Released,
-		Available: st.Available, Version: st.Version, Retired: st.Retired})
+	return httpx.WriteJSON(w, http.StatusOK, toLedger(st))
 }
 
 type restockRequest struct {
@@ -227,6 +234,21 @@ func problem(err error) error {
 		return httpx.NotFound("No stock is known for this product.")
 	case errors.Is(err, inventory.ErrStaleVersion):
 		return httpx.Conflict("The stock changed since the version you sent; read it again and retry.")
+	case errors.Is(err, inventory.ErrHeldExceedsReserved):
+		return httpx.Conflict("Active reservations hold more than this product counts as reserved; nothing was changed (inspect GET /stock/{productId}/ledger).")
 	}
 	return err
+}
+
+// reconcile serves POST /stock/{productId}/reconcile: the operator's repair after the lab
+// pattern switch inventory.dedup was off. Units counted as reserved beyond what the
+// product's active reservations hold go back to available (counted as released, with a
+// stock_changed event); 200 {"returned": n, "ledger": <ledger after>}, n = 0 when there was
+// nothing to give back.
+func (a *API) reconcile(w http.ResponseWriter, r *http.Request) error {
+	st, returned, err := a.svc.Reconcile(r.Context(), r.PathValue("productId"))
+	if err != nil {
+		return problem(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"returned": returned, "ledger": toLedger(st)})
 }

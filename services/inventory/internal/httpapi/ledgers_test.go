@@ -103,6 +103,10 @@ func TestLedgersListEveryProductsLedger(t *testing.T) {
 		{"GET", "/ledgers?limit=0", http.StatusUnprocessableEntity},
 		{"GET", "/ledgers?limit=1001", http.StatusUnprocessableEntity},
 		{"POST", "/ledgers", http.StatusMethodNotAllowed},
+		// The repair of lab 03: nothing held twice here, so nothing to give back.
+		{"POST", "/stock/" + ids[1] + "/reconcile", http.StatusOK},
+		{"POST", "/stock/" + uuid.NewString() + "/reconcile", http.StatusNotFound},
+		{"GET", "/stock/" + ids[1] + "/reconcile", http.StatusMethodNotAllowed},
 	}
 	for _, tc := range tests {
 		if r := e.do(t, tc.method, tc.path, ""); r.status != tc.want {
@@ -114,5 +118,8 @@ func TestLedgersListEveryProductsLedger(t *testing.T) {
 	}
 	if r := e.do(t, "GET", "/ledgers", ""); r.status != http.StatusServiceUnavailable {
 		t.Errorf("GET /ledgers while down = %d, want 503", r.status)
+	}
+	if r := e.do(t, "POST", "/stock/"+ids[1]+"/reconcile", ""); r.status != http.StatusServiceUnavailable {
+		t.Errorf("POST reconcile while down = %d, want 503", r.status)
 	}
 }

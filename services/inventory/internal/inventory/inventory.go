@@ -53,7 +53,11 @@ type Stock struct {
 	Version   int64
 	// Retired: the catalog deleted the product. Its stock cannot be reserved, restocked
 	// or read through GET /stock any more; the ledger stays readable.
-	Retired   bool
+	Retired bool
+	// Held is what the product's active reservations hold; filled only by Store.Ledgers,
+	// LedgerOf and Reconcile. Reserved = Held unless a reserve was applied twice
+	// (inventory.dedup off, lab 03).
+	Held      int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -184,4 +188,11 @@ type Store interface {
 	Faults(ctx context.Context) (Faults, error)
 	// SetFaults applies p and returns the new switches.
 	SetFaults(ctx context.Context, p FaultsPatch) (Faults, error)
+	// Ledgers returns up to limit stock rows after after, in product id order, each with
+	// Held, in one statement (so each row's Reserved and Held are consistent).
+	Ledgers(ctx context.Context, after string, limit int) ([]Stock, error)
+	// LedgerOf returns one product's row with Held; ErrNotFound when none.
+	LedgerOf(ctx context.Context, productID string) (Stock, error)
+	// Reconcile locks productID's row, fills its Held and runs fn like Product.
+	Reconcile(ctx context.Context, productID string, fn ProductFunc) (Stock, error)
 }

@@ -32,6 +32,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives warnings about commands that do not fit the state.
 	Log *slog.Logger
+	// Dedup reports whether the reserve's natural-key idempotency is on: the lab pattern
+	// switch inventory.dedup (nil: always on; see dedup.go).
+	Dedup func() bool
 }
 
 // Service is the inventory's use cases. It is safe for concurrent use.
@@ -42,11 +45,13 @@ type Service struct {
 	sleep  func(context.Context, time.Duration) error
 	log    *slog.Logger
 	faults atomic.Pointer[Faults]
+	// dedupOn is Options.Dedup.
+	dedupOn func() bool
 }
 
 // NewService returns a Service over store.
 func NewService(store Store, o Options) *Service {
-	s := &Service{store: store, ttl: o.TTL, now: o.Now, sleep: o.Sleep, log: o.Log}
+	s := &Service{store: store, ttl: o.TTL, now: o.Now, sleep: o.Sleep, log: o.Log, dedupOn: o.Dedup}
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
 	}
@@ -131,7 +136,7 @@ func (s *Service) Stocks(ctx context.Context, ids []string) ([]Stock, error) {
 
 // Ledger returns a product's ledger, retired products included.
 func (s *Service) Ledger(ctx context.Context, productID string) (Stock, error) {
-	return s.store.Stock(ctx, productID)
+	return s.store.LedgerOf(ctx, productID)
 }
 
 // Restock sets a product's available units to available, guarded by version: the
@@ -369,6 +374,13 @@ func (s *Service) Reserve(ctx context.Context, c events.ReserveStock) error {
 			t.r.UserID = c.UserID
 		}
 		if t.r.Reserve != nil {
+			if !s.dedup() && t.r.Status == StatusActive {
+				// Lab 03: no natural-key check, the duplicate holds the stock again.
+				if err := t.reserveAgain(tx, c.Attempt); err != nil {
+					return err
+				}
+				return t.save(tx)
+			}
 			if err := t.resend(t.r.Reserve, c.Attempt); err != nil {
 				return err
 			}
