@@ -37,24 +37,29 @@ type Env struct {
 	adminToken string
 }
 
-// OwnersConfig is the auditor's view of the platform (cmd/audit builds the same): the
-// owners' internal API base URLs, the services for dead-letter listing and the HTTP
-// client. Labs reach internal APIs only through it.
-func OwnersConfig() audit.Config {
+// OwnersConfig is the auditor's view of the platform, built as cmd/audit builds it: the
+// owners' internal API base URLs (gwclient.InternalURL: https with mutual TLS on), the
+// services for dead-letter listing, and the operator identity's HTTP client
+// (gwclient.OperatorClient). Labs reach internal APIs only through it.
+func OwnersConfig() (audit.Config, error) {
+	hc, err := gwclient.OperatorClient(nil, 15*time.Second)
+	if err != nil {
+		return audit.Config{}, err
+	}
 	cfg := audit.Config{
-		Orders:      "http://" + getenv("ORDERS_HTTP_ADDR", "127.0.0.1:8085"),
-		Inventory:   "http://" + getenv("INVENTORY_HTTP_ADDR", "127.0.0.1:8084"),
-		Payments:    "http://" + getenv("PAYMENTS_HTTP_ADDR", "127.0.0.1:8086"),
+		Orders:      gwclient.InternalURL(nil, "orders", "127.0.0.1:8085"),
+		Inventory:   gwclient.InternalURL(nil, "inventory", "127.0.0.1:8084"),
+		Payments:    gwclient.InternalURL(nil, "payments", "127.0.0.1:8086"),
 		NATSMonitor: "http://127.0.0.1:" + getenv("POLYSHOP_NATS_MONITOR_PORT", "8222"),
 		Services:    map[string]string{},
-		Client:      &http.Client{Timeout: 15 * time.Second},
+		Client:      hc,
 	}
 	for svc, addr := range map[string]string{"users": "127.0.0.1:8081", "sessions": "127.0.0.1:8082", "catalog": "127.0.0.1:8083",
 		"inventory": "127.0.0.1:8084", "orders": "127.0.0.1:8085", "payments": "127.0.0.1:8086", "activity": "127.0.0.1:8087",
 		"search": "127.0.0.1:8088"} {
-		cfg.Services[svc] = "http://" + getenv(strings.ToUpper(svc)+"_HTTP_ADDR", addr)
+		cfg.Services[svc] = gwclient.InternalURL(nil, svc, addr)
 	}
-	return cfg
+	return cfg, nil
 }
 
 func getenv(k, def string) string {

@@ -53,8 +53,12 @@ func (r *Runner) env(m Manifest) (*Env, error) {
 		StateDir: filepath.Join(r.Root, ".polyshop", "labs", fmt.Sprintf("%02d", m.ID)),
 		Out:      r.Out,
 		GW:       gwclient.Client{Base: r.Gateway, HC: &http.Client{Timeout: 30 * time.Second}},
-		Owners:   OwnersConfig(),
 	}
+	owners, err := OwnersConfig()
+	if err != nil {
+		return nil, err
+	}
+	e.Owners = owners
 	st, err := loadState(e.Path("state.json"))
 	if err != nil {
 		return nil, err
