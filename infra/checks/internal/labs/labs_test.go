@@ -1,6 +1,7 @@
 package labs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,35 @@ func TestRepositoryLabs(t *testing.T) {
 				t.Errorf("lab %02d has no Go functions (lab%02d.go)", m.ID, m.ID)
 			}
 		})
+	}
+}
+
+// TestReadmeTable checks that the top-level README's table lists every lab with its
+// manifest's minutes.
+func TestReadmeTable(t *testing.T) {
+	ms, err := LoadManifests(filepath.Join("..", "..", "..", "..", "scripts", "labs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) > 4 {
+			rows[strings.TrimSpace(cells[1])] = cells
+		}
+	}
+	for _, m := range ms {
+		cells, ok := rows[fmt.Sprintf("%02d", m.ID)]
+		if !ok {
+			t.Errorf("README's lab table has no row for lab %02d (%s)", m.ID, m.Title)
+			continue
+		}
+		if got := strings.TrimSpace(cells[3]); got != fmt.Sprint(m.Minutes) {
+			t.Errorf("README says lab %02d takes %s minutes, its lab.json %d", m.ID, got, m.Minutes)
+		}
 	}
 }
