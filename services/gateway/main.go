@@ -45,7 +45,10 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	ComposeTimeout  time.Duration
 	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
+	// Limits bound the public requests served at once (GATEWAY_MAX_INFLIGHT) and put a
+	// deadline on each (GATEWAY_REQUEST_TIMEOUT); the live event stream is outside both.
+	Limits   httpx.Limits
+	LogLevel slog.Level
 	// NATSURL is the gateway's own NATS user, for the live event view and the console's
 	// stream and consumer info; empty disables both (their routes answer 503).
 	NATSURL      string
@@ -72,8 +75,12 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		UpstreamTimeout: r.Duration("GATEWAY_UPSTREAM_TIMEOUT", 10*time.Second),
 		ComposeTimeout:  r.Duration("GATEWAY_COMPOSE_TIMEOUT", httpapi.DefaultComposeTimeout),
 		ShutdownTimeout: r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 10*time.Second),
-		NATSURL:         r.String("GATEWAY_NATS_URL", ""),
-		EventsBuffer:    r.Int("GATEWAY_EVENTS_BUFFER", eventhub.DefaultBuffer),
+		Limits: httpx.Limits{
+			MaxInflight:    r.Int("GATEWAY_MAX_INFLIGHT", httpapi.DefaultMaxInflight),
+			RequestTimeout: r.Duration("GATEWAY_REQUEST_TIMEOUT", 10*time.Second),
+		},
+		NATSURL:      r.String("GATEWAY_NATS_URL", ""),
+		EventsBuffer: r.Int("GATEWAY_EVENTS_BUFFER", eventhub.DefaultBuffer),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("GATEWAY_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("GATEWAY_LOG_LEVEL: %w", err)
@@ -102,6 +109,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log.InfoContext(ctx, "starting", "http_addr", cfg.HTTPAddr, "admin_addr", cfg.AdminAddr, "upstreams", cfg.Up,
 		"auth_cache_ttl", cfg.AuthCacheTTL.String(), "cookie_secure", cfg.CookieSecure,
 		"upstream_timeout", cfg.UpstreamTimeout.String(), "compose_timeout", cfg.ComposeTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"max_inflight", cfg.Limits.MaxInflight, "request_timeout", cfg.Limits.RequestTimeout.String(),
 		"nats_url", config.Redact(cfg.NATSURL), "events_buffer", cfg.EventsBuffer)
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "gateway", getenv)
@@ -117,7 +125,9 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	client := httpx.NewClient(cfg.UpstreamTimeout, httpx.WithClientTLS(cliTLS))
+	// Idle connections kept per upstream: enough for the in-flight bound's share of one
+	// service, so requests under load reuse connections instead of opening one each.
+	client := httpx.NewClient(cfg.UpstreamTimeout, httpx.WithClientTLS(cliTLS), httpx.WithMaxIdleConnsPerHost(64))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -128,7 +138,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	opts := []httpapi.Option{httpapi.WithAuthCacheTTL(cfg.AuthCacheTTL),
 		httpapi.WithSecureCookie(cfg.CookieSecure), httpapi.WithRegistry(reg), httpapi.WithChecks(checks),
-		httpapi.WithComposeTimeout(cfg.ComposeTimeout)}
+		httpapi.WithComposeTimeout(cfg.ComposeTimeout), httpapi.WithLimits(cfg.Limits)}
 	if cfg.NATSURL != "" {
 		// The live event view: one ordered consumer per owner stream feeds every viewer.
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -50,7 +50,22 @@ type API struct {
 	extra          []func(*http.ServeMux)
 	// ops: the live event view and the consistency console (events.go, console.go).
 	ops operator
+	// categories: the catalog's category registry, for GET /api/products (catalog.go).
+	categories categoryCache
+	// limits bound the public requests in flight (httpx.Shed); see WithLimits.
+	limits httpx.Limits
 }
+
+// DefaultMaxInflight bounds the public requests the gateway serves at once. The gateway
+// itself does little work per request; what it holds in flight are requests waiting on
+// the owners, which bound their own (search and catalog 32 each) and answer 503 at once
+// beyond. 128 leaves room for every owner's share without building a queue of its own.
+const DefaultMaxInflight = 128
+
+// WithLimits sets the bound on public requests in flight and their deadline (httpx.Shed;
+// httpx.DefaultMaxInflight when not set). GET /api/events, a long-lived stream, is always
+// outside them.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // Option configures an API.
 type Option func(*API)
@@ -87,7 +102,8 @@ func New(log *slog.Logger, client *http.Client, up Upstreams, opts ...Option) *A
 	if client == nil {
 		client = httpx.NewClient(10 * time.Second)
 	}
-	a := &API{log: log, client: client, up: up, composeTimeout: DefaultComposeTimeout}
+	a := &API{log: log, client: client, up: up, composeTimeout: DefaultComposeTimeout,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight}}
 	a.auth = NewAuthenticator(client, up.Sessions, DefaultAuthCacheTTL)
 	for _, o := range opts {
 		o(a)
@@ -130,7 +146,9 @@ func (a *API) Routes() http.Handler {
 		_ = httpx.WriteJSON(w, status, map[string]string{"status": res.Status})
 	})
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.StandardWith("gateway", a.log, a.reg, mux, a.edge)
+	limits := a.limits
+	limits.Exempt = func(r *http.Request) bool { return r.URL.Path == "/api/events" }
+	return httpx.StandardLimited("gateway", a.log, a.reg, limits, mux, a.edge)
 }
 
 // AdminRoutes are the operator's routes, served on a loopback listener of their own:
