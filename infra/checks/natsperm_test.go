@@ -68,13 +68,17 @@ func TestNATSConfGivesNoBroadConsumerRights(t *testing.T) {
 	// Each user's section, by its "user:" line; a durable's CREATE rule is in its owner's
 	// section only; only the test user may use consumers on any stream.
 	sections := map[string]string{}
-	parts := regexp.MustCompile(`(?m)^\s*user: (\S+)$`).FindAllStringSubmatchIndex(conf, -1)
+	parts := regexp.MustCompile(`(?m)^\s*(?:user|nkey): (\S+)$`).FindAllStringSubmatchIndex(conf, -1)
 	for i, p := range parts {
 		end := len(conf)
 		if i+1 < len(parts) {
 			end = parts[i+1][0]
 		}
-		sections[conf[p[2]:p[3]]] = conf[p[0]:end]
+		name := conf[p[2]:p[3]]
+		if name == natsperm.ToolsNKey {
+			name = natsperm.Tools.Name
+		}
+		sections[name] = conf[p[0]:end]
 	}
 	for _, c := range natsperm.Durables() {
 		rule := `"$JS.API.CONSUMER.CREATE.` + c.Stream + "." + c.Durable + `"`
@@ -95,8 +99,20 @@ func TestNATSConfGivesNoBroadConsumerRights(t *testing.T) {
 			t.Errorf("%s may use consumers on any stream: %s", user, anyStream.FindString(allow))
 		}
 	}
-	if len(sections) != len(natsperm.Services)+1 {
-		t.Errorf("nats.conf has users %v, want the %d services and test", slices.Sorted(mapKeys(sections)), len(natsperm.Services))
+	if len(sections) != len(natsperm.Services)+2 {
+		t.Errorf("nats.conf has users %v, want the %d services, test and tools", slices.Sorted(mapKeys(sections)), len(natsperm.Services))
+	}
+	// tools is read-only: no publish but the read API and its ordered consumers.
+	if allow, _, _ := strings.Cut(sections[natsperm.Tools.Name], "deny: ["); regexp.MustCompile(`"([a-z]|\$JS\.API\.STREAM\.(CREATE|UPDATE|DELETE|PURGE)|\$JS\.API\.STREAM\.MSG\.DELETE)`).MatchString(allow) {
+		t.Errorf("the tools user may publish events or change streams:\n%s", allow)
+	}
+}
+
+// TestNATSToolsSeedIsTheToolsUser: the seed in infra/local.env belongs to the public key in
+// nats.conf.
+func TestNATSToolsSeedIsTheToolsUser(t *testing.T) {
+	if _, err := natsperm.ToolsOption(testenv.Getenv("TOOLS_NATS_SEED")); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -189,7 +205,14 @@ func connectAs(t *testing.T, url, user, password string) *permConn {
 				c.refused <- m[1]
 			}
 		})}
-	if password != "" {
+	switch {
+	case user == natsperm.Tools.Name:
+		o, err := natsperm.ToolsOption(testenv.Getenv("TOOLS_NATS_SEED"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, o)
+	case password != "":
 		opts = append(opts, nats.UserInfo(user, password))
 	}
 	nc, err := nats.Connect(url, opts...)
@@ -262,7 +285,7 @@ func TestNATSConsumerPermissions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conns := map[string]*permConn{}
-	users := append(slices.Clone(natsperm.Services), natsperm.Test)
+	users := append(slices.Clone(natsperm.Services), natsperm.Test, natsperm.Tools)
 	for _, u := range users {
 		conns[u.Name] = connectAs(t, srv.url, u.Name, "pw-"+u.Name)
 	}
@@ -305,6 +328,11 @@ func TestNATSConsumerPermissions(t *testing.T) {
 				if !u.ReadsAnyConsumerOn(s) {
 					refused = append(refused, foreignOps(s, "intruder")...)
 				}
+			}
+			if u.Name == natsperm.Tools.Name {
+				// Read-only: no event, no stream change.
+				refused = append(refused, "users.registered.v1", "test.users.x.v1", "dlq.users.x", "$JS.API.STREAM.CREATE.USERS",
+					"$JS.API.STREAM.DELETE.ORDERS", "$JS.API.STREAM.PURGE.CATALOG", "$JS.API.STREAM.MSG.DELETE.DLQ_USERS")
 			}
 			c.expectRefused(t, refused)
 		})

@@ -30,7 +30,12 @@ nats_ready() {
 }
 
 nats_provision() {
-	# Users and permissions live in nats.conf; streams are created by their owners at start.
+	# Users and permissions live in nats.conf (generated: infra/checks/cmd/natsconf); streams
+	# are created by their owners at start. A configuration reload (SIGHUP) applies a changed
+	# nats.conf to the running server and keeps every connection; nats.log says "Reloaded
+	# server configuration", or why not (a new $VARIABLE needs a restart: nats_outdated).
+	local pid
+	pid=$(cat "$(pidfile nats)" 2>/dev/null) && kill -HUP "$pid" && sleep 1
 	probe nats "$USERS_NATS_URL"
 }
 

@@ -8,7 +8,8 @@
 //	                           event: a subject in the test namespace, or a type that is
 //	                           ("polyshop.test.…") or contains a test-only name (".test_")
 //
-// It connects with TEST_NATS_URL (read-only use: stream info and an ordered consumer).
+// It connects as the operator tools' read-only NATS user (TOOLS_NATS_URL, TOOLS_NATS_SEED; see
+// infra/checks/internal/natsperm): stream info and an ordered consumer.
 // scripts/test runs mark before the first module and check after the last.
 package main
 
@@ -23,6 +24,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"polyshop/infra/checks/internal/natsperm"
 )
 
 // Guarded are the streams checked: the ones whose consumers (activity, search, orders,
@@ -41,11 +44,15 @@ func main() {
 }
 
 func run(cmd, file string) error {
-	url := os.Getenv("TEST_NATS_URL")
+	url := os.Getenv("TOOLS_NATS_URL")
 	if url == "" {
-		return errors.New("TEST_NATS_URL is not set")
+		return errors.New("TOOLS_NATS_URL is not set")
 	}
-	nc, err := nats.Connect(url, nats.Name("streamcheck"), nats.Timeout(10*time.Second))
+	login, err := natsperm.ToolsOption(os.Getenv("TOOLS_NATS_SEED"))
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(url, login, nats.Name("streamcheck"), nats.Timeout(10*time.Second))
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}

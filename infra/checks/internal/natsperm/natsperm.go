@@ -102,6 +102,18 @@ func TestStreams() []string {
 // consumer on any stream, except the services' durables.
 var Test = User{Name: "test", Generated: []string{AnyStream}}
 
+// Tools is the operator tools' user (infra/checks/cmd/streamcheck, which scripts/test runs
+// before and after the tests): read-only. It reads stream and consumer info and the owner
+// streams with ordered consumers, and publishes nothing else: no event, no stream change, no
+// other user's consumer. It logs in with an NKey (ToolsNKey; the seed is TOOLS_NATS_SEED in
+// infra/local.env, see ToolsOption), so nats.conf holds no secret of it and a running server
+// takes it up with a configuration reload (a new password variable would need a restart:
+// the server reads its environment once).
+var Tools = User{Name: "tools", Generated: OwnerStreams}
+
+// ToolsNKey is the public key of the tools user.
+const ToolsNKey = "UCUYOUNMTVODCWPXV3OT5MKGN4D77C7LQRPUUSOWMS3GLGPWJXGXMST5"
+
 // Durables returns every durable consumer of the platform's services.
 func Durables() []Consumer {
 	var out []Consumer
@@ -215,6 +227,13 @@ func Render() string {
 	consumerRules(&b, Test)
 	writeLines(&b, q("$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.NAMES.*"))
 	userEnd(&b, Test)
+
+	fmt.Fprintf(&b, "    # %s: the operator tools, read-only (an NKey user: its seed is TOOLS_NATS_SEED)\n", Tools.Name)
+	fmt.Fprintf(&b, "    {\n      nkey: %s\n      permissions: {\n        publish: {\n          allow: [\n", ToolsNKey)
+	writeLines(&b, `"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.MSG.GET.*", "$JS.API.DIRECT.GET.*", "_INBOX.>"`,
+		q("$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.NAMES.*"))
+	consumerRules(&b, Tools)
+	userEnd(&b, Tools)
 	b.WriteString("  ]\n}\n")
 	return b.String()
 }
@@ -291,6 +310,8 @@ const header = `# NATS with JetStream for Polyshop — used natively (scripts/li
 # on a live owner stream that the running platform consumes (shared/testenv/natstest). It
 # may use consumers of any name on any stream, except the services' durables (denied by
 # name). Tests that check a service's own permissions use that service.
+#
+# And "tools", the operator tools (infra/checks/cmd/streamcheck): read-only, an NKey user.
 
 listen: $POLYSHOP_NATS_LISTEN
 http: $POLYSHOP_NATS_MONITOR_LISTEN
