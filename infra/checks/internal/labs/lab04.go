@@ -146,15 +146,26 @@ func solve04(ctx context.Context, e *Env) error {
 		}
 		return nil
 	}
+	// place orders an order and waits for its end; a loaded machine can time a step out
+	// (reason timeout) before the failure the case is about: try again, up to 3 times.
+	place := func(qty int, want string) error {
+		var err error
+		for range 3 {
+			var id string
+			if id, err = e.PlaceOrder(ctx, "ana", OrderLine{pid, qty}); err != nil {
+				return err
+			}
+			if err = wait(id, want); err == nil {
+				return nil
+			}
+		}
+		return err
+	}
 	// 1. declined
 	if err := setPayments(ctx, e, map[string]any{"declineRate": 1}); err != nil {
 		return err
 	}
-	id, err := e.PlaceOrder(ctx, "ana", OrderLine{pid, 1})
-	if err != nil {
-		return err
-	}
-	err = wait(id, "payment_declined")
+	err := place(1, "payment_declined")
 	if perr := setPayments(ctx, e, map[string]any{"declineRate": 0}); err == nil {
 		err = perr
 	}
@@ -162,17 +173,15 @@ func solve04(ctx context.Context, e *Env) error {
 		return err
 	}
 	// 2. out of stock
-	if id, err = e.PlaceOrder(ctx, "ana", OrderLine{pid, lab04Stock + 1}); err != nil {
-		return err
-	}
-	if err := wait(id, "out_of_stock"); err != nil {
+	if err := place(lab04Stock+1, "out_of_stock"); err != nil {
 		return err
 	}
 	// 3. payments down past the step timeout; back up once the saga compensates
 	if err := setPayments(ctx, e, map[string]any{"down": true}); err != nil {
 		return err
 	}
-	if id, err = e.PlaceOrder(ctx, "ana", OrderLine{pid, 1}); err != nil {
+	id, err := e.PlaceOrder(ctx, "ana", OrderLine{pid, 1})
+	if err != nil {
 		_ = setPayments(ctx, e, map[string]any{"down": false})
 		return err
 	}

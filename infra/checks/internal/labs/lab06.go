@@ -108,10 +108,11 @@ func verify06(ctx context.Context, e *Env) ([]string, error) {
 	if err := json.Unmarshal(b, &a); err != nil {
 		return []string{fmt.Sprintf("%s is not valid JSON: %v", e.Path("answers.json"), err)}, nil
 	}
-	if !slices.Equal(a.Product.Degraded, []string{"inventory"}) || a.Product.MissingField != "availability" {
+	// (A slow machine may add another late dependency; the one taken down must be named.)
+	if !slices.Contains(a.Product.Degraded, "inventory") || a.Product.MissingField != "availability" {
 		fails = append(fails, "product: with inventory down, GET /api/products/{id} names a degraded dependency and leaves one field out — write both (faults: {\"inventory\": {\"down\": true}}, or ./scripts/stack stop inventory)")
 	}
-	if !slices.Equal(a.Order.Degraded, []string{"payments"}) || a.Order.MissingField != "payment" {
+	if !slices.Contains(a.Order.Degraded, "payments") || a.Order.MissingField != "payment" {
 		fails = append(fails, "order: with payments down, GET /api/orders/{id} names a degraded dependency and leaves one field out — write both (faults: {\"payments\": {\"down\": true}})")
 	}
 	prod, order, err := composed06(ctx, e)
@@ -149,7 +150,7 @@ func solve06(ctx context.Context, e *Env) error {
 			}
 			doc := pick(prod, order)
 			into.Degraded = degradedOf(doc)
-			if _, present := doc[field]; !present && len(into.Degraded) > 0 {
+			if _, present := doc[field]; !present && slices.Contains(into.Degraded, section) {
 				into.MissingField = field
 				return true, nil
 			}
