@@ -24,6 +24,7 @@ import (
 	"polyshop/services/orders/internal/httpapi"
 	"polyshop/services/orders/internal/orders"
 	"polyshop/services/orders/internal/pgstore"
+	"polyshop/services/orders/internal/usersapi"
 	"polyshop/shared/admin"
 	"polyshop/shared/broker"
 	"polyshop/shared/chaos"
@@ -60,6 +61,7 @@ type Config struct {
 	ConsumerConcurrency int           // ORDERS_CONSUMER_CONCURRENCY
 	UsersURL            string        // USERS_URL (GET /export/addresses, for rebuilding the copies)
 	CatalogURL          string        // CATALOG_URL (GET /export/products, for rebuilding the copies)
+	AddressTimeout      time.Duration // ORDERS_ADDRESS_TIMEOUT (GET /users/{id} at order time, pattern switch orders.addressCopy=sync)
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -81,6 +83,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		ConsumerConcurrency: r.Int("ORDERS_CONSUMER_CONCURRENCY", 8),
 		UsersURL:            r.String("USERS_URL", "http://127.0.0.1:8081"),
 		CatalogURL:          r.String("CATALOG_URL", "http://127.0.0.1:8083"),
+		AddressTimeout:      r.Duration("ORDERS_ADDRESS_TIMEOUT", 2*time.Second),
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.String("ORDERS_LOG_LEVEL", "info"))); err != nil {
 		return cfg, fmt.Errorf("ORDERS_LOG_LEVEL: %w", err)
@@ -169,6 +172,12 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		Addresses: rebuild.HTTPExport[rebuild.AddressRecord]{URL: cfg.UsersURL + "/export/addresses", Client: hc},
 		Products:  rebuild.HTTPExport[rebuild.ProductRecord]{URL: cfg.CatalogURL + "/export/products", Client: hc},
 		Users:     usersFeed, Catalog: catalogFeed,
+	})
+	// The lab pattern switch orders.addressCopy (stored with the chaos switches): sync reads
+	// the address from users at order time instead of the local copy.
+	svc.SetAddressSource(orders.AddressSource{
+		Sync: func() bool { return sw.Pattern(chaos.PatternOrdersAddressCopy) == chaos.CopySync },
+		Read: usersapi.Reader(hc, cfg.UsersURL, cfg.AddressTimeout),
 	})
 
 	// Background work runs on a context of its own, stopped after the HTTP server, so

@@ -265,6 +265,8 @@ func problem(err error) error {
 		return httpx.Conflict("A rebuild of the local copies is already running.")
 	case errors.Is(err, rebuild.ErrTailGone):
 		return httpx.Conflict("The stream no longer holds the start of the rebuild's tail (retention removed it meanwhile); run the rebuild again.")
+	case errors.Is(err, orders.ErrUsersUnavailable):
+		return httpx.Unavailable("Users did not answer the address read (pattern switch orders.addressCopy is sync: orders asks users at order time); retry shortly.")
 	case isUnavailable(err):
 		return httpx.Unavailable("An owner's export (users or catalog) is unavailable; retry shortly.")
 	case errors.Is(err, orders.ErrKeyReused):

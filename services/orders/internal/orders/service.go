@@ -36,6 +36,8 @@ type Service struct {
 	// copies and rebuilding: RebuildCopies (rebuild.go).
 	copies     *CopySources
 	rebuilding sync.Mutex
+	// addrs is the address source of the pattern switch orders.addressCopy (addresscopy.go).
+	addrs *AddressSource
 }
 
 // NewService returns a Service over store with the saga timing t.
@@ -68,7 +70,16 @@ func (s *Service) Place(ctx context.Context, userID, key string, lines []Line) (
 	for i, l := range lines {
 		ids[i] = l.ProductID
 	}
+	// orders.addressCopy=sync: the address comes from users now, not from the local copy
+	// (read before the transaction: no transaction waits on another service).
+	synced, sync, err := s.syncAddress(ctx, userID)
+	if err != nil {
+		return Placed{}, err
+	}
 	p, existingHash, err := s.store.Place(ctx, userID, key, ids, func(ctx context.Context, now time.Time, stepTimeout time.Duration, addr *Address, products map[string]Product) (NewOrder, error) {
+		if sync {
+			addr = synced
+		}
 		return s.build(ctx, userID, key, hash, lines, now, stepTimeout, addr, products)
 	})
 	if err != nil {

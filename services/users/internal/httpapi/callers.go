@@ -13,5 +13,6 @@ import "polyshop/shared/httpx"
 var Callers = httpx.Callers{
 	"POST /credentials/verify": {"sessions"},
 	"GET /export/addresses":    {"orders"},
+	"GET /users/{id}":          {"orders", "gateway"}, // orders: the address at order time while orders.addressCopy is sync (lab)
 	"/":                        {"gateway"},
 }
