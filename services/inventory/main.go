@@ -66,7 +66,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		ReservationTTL:     r.Duration("INVENTORY_RESERVATION_TTL", inventory.DefaultTTL),
 		SweepInterval:      r.Duration("INVENTORY_SWEEP_INTERVAL", 10*time.Second),
 		FaultsPoll:         r.Duration("INVENTORY_FAULTS_POLL", time.Second),
-		CommandConcurrency: r.Int("INVENTORY_COMMAND_CONCURRENCY", 4),
+		CommandConcurrency: r.Int("INVENTORY_COMMAND_CONCURRENCY", 16),
 		ShutdownTimeout:    r.Duration("INVENTORY_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("INVENTORY_LOG_LEVEL", "info"))); err != nil {

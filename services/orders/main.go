@@ -80,7 +80,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		},
 		TimerPoll:           r.Duration("ORDERS_TIMER_POLL", 200*time.Millisecond),
 		TimerBatch:          r.Int("ORDERS_TIMER_BATCH", 100),
-		ConsumerConcurrency: r.Int("ORDERS_CONSUMER_CONCURRENCY", 8),
+		ConsumerConcurrency: r.Int("ORDERS_CONSUMER_CONCURRENCY", 16),
 		UsersURL:            r.String("USERS_URL", "http://127.0.0.1:8081"),
 		CatalogURL:          r.String("CATALOG_URL", "http://127.0.0.1:8083"),
 		AddressTimeout:      r.Duration("ORDERS_ADDRESS_TIMEOUT", 2*time.Second),

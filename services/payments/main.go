@@ -65,7 +65,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		HTTPAddr:        r.String("PAYMENTS_HTTP_ADDR", "127.0.0.1:8086"),
 		DatabaseURL:     r.Required("PAYMENTS_DATABASE_URL"),
 		NATSURL:         r.Required("PAYMENTS_NATS_URL"),
-		Concurrency:     r.Int("PAYMENTS_CONCURRENCY", 4),
+		Concurrency:     r.Int("PAYMENTS_CONCURRENCY", 16),
 		AckWait:         r.Duration("PAYMENTS_ACK_WAIT", 30*time.Second),
 		FaultPoll:       r.Duration("PAYMENTS_FAULT_POLL", time.Second),
 		ShutdownTimeout: r.Duration("PAYMENTS_SHUTDOWN_TIMEOUT", 10*time.Second),
