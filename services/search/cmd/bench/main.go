@@ -8,6 +8,8 @@
 //
 //	go run ./cmd/bench -catalog http://127.0.0.1:8083 -search http://127.0.0.1:8088 \
 //	    -mongo mongodb://127.0.0.1:27017 -db catalog -updates 1000 -queries 1000
+//
+// With mutual TLS on (POLYSHOP_TLS=on): https:// URLs and -tls-dir .polyshop/tls (operator).
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -28,6 +31,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"polyshop/shared/httpx"
 )
 
 func main() {
@@ -48,7 +53,17 @@ func run() error {
 	workers := flag.Int("c", 16, "concurrent updaters for the lag measurement")
 	queries := flag.Int("queries", 1000, "search queries (0 to skip)")
 	lookups := flag.Int("lookups", 2000, "lookups by id per side (0 to skip)")
+	tlsDir := flag.String("tls-dir", "", "with mutual TLS (https:// URLs): the directory of ca.pem and operator.{pem,key}, the identity presented")
 	flag.Parse()
+	if *tlsDir != "" {
+		cfg, err := httpx.TLSFiles{
+			Cert: filepath.Join(*tlsDir, "operator.pem"), Key: filepath.Join(*tlsDir, "operator.key"), CA: filepath.Join(*tlsDir, "ca.pem"),
+		}.ClientConfig()
+		if err != nil {
+			return err
+		}
+		hc.Transport.(*http.Transport).TLSClientConfig = cfg
+	}
 	ctx := context.Background()
 
 	ids, err := productIDs(ctx, *catalogURL, 2000)
