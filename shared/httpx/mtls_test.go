@@ -187,3 +187,68 @@ func TestTLSFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkMutualTLS: one request on a kept-alive connection, plain HTTP against mutual TLS,
+// and with a new TLS connection (full handshake, both certificates verified) each time.
+func BenchmarkMutualTLS(b *testing.B) {
+	dir := b.TempDir()
+	if _, err := pki.Ensure(dir, "users", "sessions"); err != nil {
+		b.Fatal(err)
+	}
+	files := func(id string) httpx.TLSFiles {
+		return httpx.TLSFiles{Cert: filepath.Join(dir, id+".pem"), Key: filepath.Join(dir, id+".key"), CA: filepath.Join(dir, "ca.pem")}
+	}
+	srvTLS, err := files("users").ServerConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cliTLS, err := files("sessions").ClientConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /x", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	serve := func(opts ...httpx.ServeOption) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- httpx.Listen(ctx, ln, mux, log, opts...) }()
+		b.Cleanup(func() { cancel(); <-done })
+		return ln.Addr().String()
+	}
+	plain := serve()
+	secure := serve(httpx.WithMTLS(srvTLS, httpx.Callers{"/": {"sessions"}}))
+	get := func(b *testing.B, c *http.Client, url string) {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.Run("plain keep-alive", func(b *testing.B) {
+		c := httpx.NewClient(5 * time.Second)
+		for b.Loop() {
+			get(b, c, "http://"+plain+"/x")
+		}
+	})
+	b.Run("mtls keep-alive", func(b *testing.B) {
+		c := httpx.NewClient(5*time.Second, httpx.WithClientTLS(cliTLS))
+		for b.Loop() {
+			get(b, c, "https://"+secure+"/x")
+		}
+	})
+	b.Run("mtls new connection", func(b *testing.B) {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cliTLS, DisableKeepAlives: true}}
+		for b.Loop() {
+			get(b, c, "https://"+secure+"/x")
+		}
+	})
+}
