@@ -7,6 +7,7 @@
 //	./scripts/lab solve N          reach the end state (to skip)
 //	./scripts/lab reset N          switches off, the lab's users and data deleted
 //	./scripts/lab test all|N...    self-test: reset → start → verify fails → solve → verify passes → reset → platform as before
+//	./scripts/lab -shared test N   the same on a platform others use too: the audit counts only the lab's own findings
 //
 // N is the number (4 or 04) or the slug. Exit status: 0 done, 1 not met (verify) or a
 // broken lab (test), 2 the runner could not work (platform down, bad manifest).
@@ -28,6 +29,7 @@ import (
 
 func main() {
 	root := flag.String("root", os.Getenv("POLYSHOP_ROOT"), "repository root (default: found from the working directory)")
+	shared := flag.Bool("shared", false, "test: the platform is shared with other work; the audit counts only findings naming the lab's own orders and products")
 	gateway := flag.String("gateway", "http://"+getenv("GATEWAY_HTTP_ADDR", "127.0.0.1:8080"), "the gateway's base URL")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: lab list | start N | hint N | verify N | solve N | reset N | test all|N...")
@@ -46,6 +48,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	r.Shared = *shared
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := args[0]

@@ -21,7 +21,11 @@ type Runner struct {
 	Root    string // repository root (scripts/labs, .polyshop/labs)
 	Gateway string // the gateway's base URL
 	Out     io.Writer
-	labs    []Manifest
+	// Shared: the platform is shared with other work (a developer's), so the self-test's
+	// audit counts only new findings naming the lab's own orders and products; off (the
+	// test suite, on a platform it started), any new finding fails the lab.
+	Shared bool
+	labs   []Manifest
 }
 
 // NewRunner loads the manifests under root/scripts/labs.
