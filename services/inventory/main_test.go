@@ -41,7 +41,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{HTTPAddr: "127.0.0.1:8084", DatabaseURL: "postgres://x", NATSURL: "nats://x",
 		ReservationTTL: 15 * time.Minute, SweepInterval: 10 * time.Second, FaultsPoll: time.Second,
-		CommandConcurrency: 16, ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelInfo}
+		CommandConcurrency: 16, Relays: 4, ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelInfo}
 	if diff := cmp.Diff(cfg, want); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
 	}
