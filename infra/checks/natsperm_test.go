@@ -447,9 +447,48 @@ var uniqueShaped = regexp.MustCompile(`_[a-z0-9]{12}$`)
 
 // TestNATSLiveDurablesAreListed reads the running server's consumers (monitoring endpoint):
 // every durable consumer on an owner stream is in natsperm's table, under its stream — so a
-// consumer added to a service without its permission, or renamed, is caught here.
+// consumer added to a service without its permission, or renamed, is caught here — and every
+// durable of the table exists on its stream when that stream does (a stale entry would keep a
+// permission nobody uses).
 func TestNATSLiveDurablesAreListed(t *testing.T) {
 	url := "http://127.0.0.1:" + testenv.Getenv("POLYSHOP_NATS_MONITOR_PORT") + "/jsz?consumers=true&config=true"
+	known := natsperm.Durables()
+	// Services attach their consumers in the background once the streams exist (right after a
+	// start, a consumer may still be on its way): look again, for up to a minute, while a
+	// listed durable is missing.
+	var live map[natsperm.Consumer]bool
+	var missing []string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		var streams map[string]bool
+		live, streams = liveDurables(t, url)
+		if len(live) == 0 {
+			t.Skip("the running NATS has no durable consumers on the owner streams (no services running)")
+		}
+		missing = nil
+		for _, c := range known {
+			if streams[c.Stream] && !live[c] {
+				missing = append(missing, c.Stream+"/"+c.Durable)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, m := range missing {
+		t.Errorf("%s is in infra/checks/internal/natsperm but not on the running server: renamed or gone?", m)
+	}
+	for c := range live {
+		if !slices.Contains(known, c) {
+			t.Errorf("durable %s on %s is not in infra/checks/internal/natsperm: its owner's NATS user may not use it", c.Durable, c.Stream)
+		}
+	}
+}
+
+// liveDurables returns the durable consumers on the owner streams of the server whose
+// monitoring endpoint is url (but the ones tests create, uniqueShaped), and which owner
+// streams exist.
+func liveDurables(t *testing.T, url string) (map[natsperm.Consumer]bool, map[string]bool) {
+	t.Helper()
 	resp, err := http.Get(url)
 	testenv.Require(t, "nats", err)
 	defer resp.Body.Close()
@@ -469,27 +508,21 @@ func TestNATSLiveDurablesAreListed(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&jsz); err != nil {
 		t.Fatal(err)
 	}
-	known := natsperm.Durables()
-	seen := 0
+	live, streams := map[natsperm.Consumer]bool{}, map[string]bool{}
 	for _, a := range jsz.Accounts {
 		for _, s := range a.Streams {
 			if !slices.Contains(natsperm.OwnerStreams, s.Name) {
 				continue
 			}
+			streams[s.Name] = true
 			for _, c := range s.Consumers {
-				if c.Config.Durable == "" || uniqueShaped.MatchString(c.Name) {
-					continue
-				}
-				seen++
-				if !slices.Contains(known, natsperm.Consumer{Stream: s.Name, Durable: c.Name}) {
-					t.Errorf("durable %s on %s is not in infra/checks/internal/natsperm: its owner's NATS user may not use it", c.Name, s.Name)
+				if c.Config.Durable != "" && !uniqueShaped.MatchString(c.Name) {
+					live[natsperm.Consumer{Stream: s.Name, Durable: c.Name}] = true
 				}
 			}
 		}
 	}
-	if seen == 0 {
-		t.Skip("the running NATS has no durable consumers on the owner streams (no services running)")
-	}
+	return live, streams
 }
 
 // TestNATSLiveServerRefusesForeignConsumer checks the running server has the configuration
