@@ -39,6 +39,17 @@ nats_provision() {
 	probe nats "$USERS_NATS_URL"
 }
 
+nats_refresh() {
+	# A running server reloads a nats.conf changed since it last read it (SIGHUP: users and
+	# permissions change, connections stay); `up` calls this for a server already ready.
+	local loaded
+	loaded=$(curl -fsS "http://127.0.0.1:$POLYSHOP_NATS_MONITOR_PORT/varz" | sed -n 's/.*"config_load_time": *"\([^"]*\)".*/\1/p')
+	[ -n "$loaded" ] || return 0
+	(($(date -r "$POLYSHOP_ROOT/infra/nats/nats.conf" +%s) > $(date -d "$loaded" +%s))) || return 0
+	info "nats: infra/nats/nats.conf changed since the server read it: reloading it"
+	kill -HUP "$(cat "$(pidfile nats)")"
+}
+
 nats_outdated() {
 	# A server started before infra/nats/nats.conf had the test user (or before its password
 	# was in infra/local.env) refuses it while a service logs in: restart it so it reads the
