@@ -172,8 +172,14 @@ func solve04(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	// 2. out of stock
-	if err := place(lab04Stock+1, "out_of_stock"); err != nil {
+	// 2. out of stock: one more than available now
+	var st struct {
+		Available int `json:"available"`
+	}
+	if _, err := e.Owner(ctx, "inventory", "GET", "/stock/"+url.PathEscape(pid), nil, &st); err != nil {
+		return err
+	}
+	if err := place(min(st.Available+1, 100), "out_of_stock"); err != nil {
 		return err
 	}
 	// 3. payments down past the step timeout; back up once the saga compensates
