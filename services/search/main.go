@@ -81,6 +81,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		Drift: search.Options{
 			DriftRounds: r.Int("SEARCH_REBUILD_DRIFT_ROUNDS", 3),
 			DriftPause:  r.Duration("SEARCH_REBUILD_DRIFT_PAUSE", time.Second),
+			// One refresh interval: the listing lags the catalog by about that already.
+			ListCacheTTL: r.Duration("SEARCH_LIST_CACHE_TTL", time.Second),
 		},
 		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),
 		Limits: httpx.Limits{
@@ -121,7 +123,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"elasticsearch_password", redacted(cfg.ES.Password), "alias", cfg.ES.Alias,
 		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "inventory_consumer", cfg.StockDurable, "concurrency", cfg.Concurrency,
 		"catalog_url", cfg.CatalogURL, "inventory_url", cfg.InventoryURL,
-		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "list_cache_ttl", cfg.Drift.ListCacheTTL.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"max_inflight", cfg.Limits.MaxInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)

@@ -32,11 +32,15 @@ type listing struct {
 	srv *httptest.Server
 }
 
-func newListing(t *testing.T) *listing {
+func newListing(t *testing.T, opts ...search.Options) *listing {
 	t.Helper()
 	x := estest.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := search.NewService(x, nil, search.Exports{}, nil, search.Options{}, log)
+	var o search.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	svc := search.NewService(x, nil, search.Exports{}, nil, o, log)
 	srv := httptest.NewServer(httpapi.New(svc, log, nil, nil).Handler())
 	t.Cleanup(srv.Close)
 	return &listing{t: t, svc: svc, x: x, srv: srv}
@@ -170,6 +174,36 @@ func TestListItemHasTheCatalogProductShape(t *testing.T) {
 	}}}
 	if diff := gocmp.Diff(page, want); diff != "" {
 		t.Errorf("page (-got +want):\n%s", diff)
+	}
+}
+
+// With the page cache on (an hour, so only a clear can renew it), a catalog change applied
+// by the service shows in the next listing once the index is refreshed; a stock change
+// leaves the cached page (the listing carries no stock).
+func TestListCacheIsClearedByCatalogChanges(t *testing.T) {
+	l := newListing(t, search.Options{ListCacheTTL: time.Hour})
+	id := l.create("Kettle before", "kettle", 1)
+	l.refresh()
+	names := func() []string {
+		var page httpapi.ListResponse
+		if st := l.get("category=kettle", &page); st != http.StatusOK {
+			t.Fatalf("status %d", st)
+		}
+		var out []string
+		for _, p := range page.Items {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	if diff := gocmp.Diff(names(), []string{"Kettle before"}); diff != "" {
+		t.Fatalf("first listing (-got +want):\n%s", diff)
+	}
+	l.handle(events.TypeProductUpdated, id, 2, events.ProductUpdated{ProductID: id, Name: "Kettle after", Category: "kettle",
+		Price: events.Money{Amount: 1, Currency: "EUR"}, UpdatedAt: time.Now().UTC()})
+	l.create("Kettle two", "kettle", 1)
+	l.refresh()
+	if diff := gocmp.Diff(names(), []string{"Kettle after", "Kettle two"}); diff != "" {
+		t.Errorf("after the changes (-got +want):\n%s", diff)
 	}
 }
 

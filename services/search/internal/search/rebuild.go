@@ -202,6 +202,7 @@ func (s *Service) Rebuild(ctx context.Context) (RebuildReport, error) {
 		return abandon(fmt.Errorf("rebuild: swap alias to %s: %w", idx, err))
 	}
 	rep.Swapped = true
+	s.list.clear() // pages of the old index
 	// From here on the live consumers write into the new index too; replay the tail of
 	// each stream they may have written into the old one only. Versions per source make
 	// overlaps harmless, optimistic concurrency makes concurrent writes safe.

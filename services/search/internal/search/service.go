@@ -27,6 +27,7 @@ type Service struct {
 	opts    Options
 	log     *slog.Logger
 	rebuild sync.Mutex
+	list    *listCache
 }
 
 // Options tune the rebuild's drift check.
@@ -38,7 +39,13 @@ type Options struct {
 	// DriftPause is the pause before each further round (default 1s): time for the
 	// catalog's relay to publish what it has committed.
 	DriftPause time.Duration
+	// ListCacheTTL is how long a listing page is kept (listCache); zero or less: not kept.
+	// About the index's refresh interval adds next to nothing to the listing's lag.
+	ListCacheTTL time.Duration
 }
+
+// listCacheMax bounds the pages kept; past it the cache starts empty again.
+const listCacheMax = 10000
 
 // NewService returns a Service. rb, exports and catalog are what a rebuild and the drift
 // check use; they may be zero for a process that only serves queries or only consumes.
@@ -49,7 +56,8 @@ func NewService(index Index, rb Rebuilder, exports Exports, catalog Catalog, opt
 	if opts.DriftPause <= 0 {
 		opts.DriftPause = time.Second
 	}
-	return &Service{index: index, rb: rb, exports: exports, catalog: catalog, opts: opts, log: log}
+	return &Service{index: index, rb: rb, exports: exports, catalog: catalog, opts: opts, log: log,
+		list: newListCache(opts.ListCacheTTL, listCacheMax)}
 }
 
 // Handle applies one catalog or inventory event to the index behind the alias; it is the
@@ -62,7 +70,11 @@ func (s *Service) Handle(ctx context.Context, e events.Envelope) error {
 	if op.Kind == OpNone {
 		return nil
 	}
-	return s.index.Apply(ctx, "", []Op{op})
+	err = s.index.Apply(ctx, "", []Op{op})
+	if op.Kind == OpPut || op.Kind == OpDelete {
+		s.list.clear() // the listing shows catalog parts only; stock leaves it as it is
+	}
+	return err
 }
 
 // Search runs a validated query.
@@ -76,7 +88,7 @@ func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
 // missing, a deleted one may still show, until the events are applied and refreshed).
 func (s *Service) List(ctx context.Context, q ListQuery) ([]Listed, string, error) {
 	want := q.Limit
-	items, err := s.index.List(ctx, q)
+	items, err := s.list.get(ctx, q, s.index.List)
 	if err != nil {
 		return nil, "", err
 	}
