@@ -56,12 +56,13 @@ func (r *Runner) env(m Manifest) (*Env, error) {
 		M:        m,
 		StateDir: filepath.Join(r.Root, ".polyshop", "labs", fmt.Sprintf("%02d", m.ID)),
 		Out:      r.Out,
-		GW:       gwclient.Client{Base: r.Gateway, HC: &http.Client{Timeout: 30 * time.Second}},
+		GW:       gwclient.Client{Base: r.Gateway, HC: withRetry(&http.Client{Timeout: 30 * time.Second})},
 	}
 	owners, err := OwnersConfig()
 	if err != nil {
 		return nil, err
 	}
+	owners.Client = withRetry(owners.Client)
 	e.Owners = owners
 	st, err := loadState(e.Path("state.json"))
 	if err != nil {
