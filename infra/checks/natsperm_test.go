@@ -322,6 +322,9 @@ func TestNATSConsumerPermissions(t *testing.T) {
 			for _, d := range natsperm.Durables() {
 				if !slices.Contains(u.Durables, d) {
 					refused = append(refused, foreignOps(d.Stream, d.Durable)...)
+				} else {
+					// No service deletes a durable, not even its own.
+					refused = append(refused, "$JS.API.CONSUMER.DELETE."+d.Stream+"."+d.Durable)
 				}
 			}
 			for _, s := range append(slices.Clone(natsperm.OwnerStreams), natsperm.TestStreams()...) {

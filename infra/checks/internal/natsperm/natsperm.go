@@ -161,9 +161,10 @@ func AnyConsumer(s string) []string {
 	}
 }
 
-// ConsumerDeny returns the publish subjects denied to u: every operation on the durable
-// consumers of other users, on any stream, when u may use consumers of any name somewhere
-// (Generated); nil otherwise (its allow list names its own durables only).
+// ConsumerDeny returns the publish subjects denied to u when u may use consumers of any
+// name somewhere (Generated): every operation on the durable consumers of other users, on
+// any stream, and deleting its own (no service deletes a durable); nil otherwise (its allow
+// list names its own durables only, and no delete).
 func (u User) ConsumerDeny() [][]string {
 	if len(u.Generated) == 0 {
 		return nil
@@ -171,6 +172,7 @@ func (u User) ConsumerDeny() [][]string {
 	var out [][]string
 	for _, c := range Durables() {
 		if slices.Contains(u.Durables, c) {
+			out = append(out, []string{"$JS.API.CONSUMER.DELETE." + c.Stream + "." + c.Durable})
 			continue
 		}
 		out = append(out, DenyDurable(c.Durable))
@@ -261,7 +263,11 @@ func consumerRules(b *strings.Builder, u User) {
 func userEnd(b *strings.Builder, u User) {
 	b.WriteString("          ]\n")
 	if deny := u.ConsumerDeny(); len(deny) > 0 {
-		b.WriteString("          # the other users' durable consumers, on any stream\n          deny: [\n")
+		own := ""
+		if len(u.Durables) > 0 {
+			own = ", and deleting its own"
+		}
+		b.WriteString("          # the other users' durable consumers, on any stream" + own + "\n          deny: [\n")
 		for _, d := range deny {
 			writeLines(b, q(d...))
 		}
