@@ -52,6 +52,7 @@ type config struct {
 	users, products           int
 	adminEmail, adminPassword string
 	state                     string
+	productState              string
 }
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 	flag.IntVar(&cfg.users, "users", 5, "customers placing the orders (round robin)")
 	flag.StringVar(&cfg.state, "state", "", "file listing the customers of earlier runs, reused (none: sign up anew)")
 	flag.IntVar(&cfg.products, "products", 10, "products ordered (round robin, one unit each)")
+	flag.StringVar(&cfg.productState, "product-state", "", "file listing the products of earlier runs, reused when orders knows them (none: create anew)")
 	flag.StringVar(&cfg.adminEmail, "admin-email", os.Getenv("ADMIN_EMAIL"), "admin account (default $ADMIN_EMAIL)")
 	flag.StringVar(&cfg.adminPassword, "admin-password", os.Getenv("ADMIN_PASSWORD"), "admin password (default $ADMIN_PASSWORD)")
 	flag.Parse()
@@ -162,9 +164,9 @@ func setup(ctx context.Context, c gwclient.Client, cfg config, total int) ([]*cu
 		return nil, nil, fmt.Errorf("admin login: %w", err)
 	}
 	run := gwclient.RandomHex()
-	stock := total/cfg.products + 1000
-	var products []string
-	for i := range cfg.products {
+	products := reuseProducts(cfg.productState, cfg.products)
+	stock := max(total/cfg.products+1000, productStock)
+	for i := len(products); i < cfg.products; i++ {
 		var p struct{ ID string }
 		_, err := c.Call(ctx, "POST", "/api/products", admin, nil, map[string]any{
 			"name": fmt.Sprintf("orderbench %s kettle %d", run, i), "description": "created by orderbench", "category": "kettle",
@@ -175,6 +177,12 @@ func setup(ctx context.Context, c gwclient.Client, cfg config, total int) ([]*cu
 			return nil, nil, fmt.Errorf("create product: %w", err)
 		}
 		products = append(products, p.ID)
+	}
+	if cfg.productState != "" {
+		b, _ := json.Marshal(products)
+		if err := os.WriteFile(cfg.productState, b, 0o600); err != nil {
+			return nil, nil, fmt.Errorf("remembering the products: %w", err)
+		}
 	}
 	customers, err := signUp(ctx, c, cfg, run)
 	if err != nil {
@@ -197,6 +205,24 @@ func setup(ctx context.Context, c gwclient.Client, cfg config, total int) ([]*cu
 		}
 	}
 	return customers, products, nil
+}
+
+// productStock is the initial stock of a product orderbench creates: enough for many
+// runs, so the products can be reused (-product-state) when the catalog's events are slow
+// to reach orders (a new product is orderable only once orders has its copy).
+const productStock = 100000
+
+// reuseProducts returns up to n product ids listed in file by an earlier run. The warm-up
+// order of setup proves orders still knows them.
+func reuseProducts(file string, n int) []string {
+	var ids []string
+	if file == "" {
+		return nil
+	}
+	if b, err := os.ReadFile(file); err == nil {
+		_ = json.Unmarshal(b, &ids)
+	}
+	return ids[:min(n, len(ids))]
 }
 
 // signUp returns cfg.users signed-in customers with an address. Those of earlier runs
