@@ -114,8 +114,12 @@ func (r *Runner) Start(ctx context.Context, m Manifest, quiet bool) error {
 	if len(m.Switches) > 0 {
 		var doc any
 		_ = json.Unmarshal(m.Switches, &doc)
-		if _, err := e.AdminCall(ctx, "PUT", "/api/admin/faults", doc, nil); err != nil {
-			return fmt.Errorf("applying the lab's switches: %w", err)
+		err := Eventually(ctx, 60*time.Second, "applying the lab's switches (PUT /api/admin/faults)", func() (bool, error) {
+			_, err := e.AdminCall(ctx, "PUT", "/api/admin/faults", doc, nil)
+			return err == nil, err
+		})
+		if err != nil {
+			return err
 		}
 		e.Logf("switches on: %s", compact(m.Switches))
 	}
@@ -275,8 +279,13 @@ func (r *Runner) Reset(ctx context.Context, m Manifest) error {
 			return err
 		}
 	}
-	if _, err := e.AdminCall(ctx, "DELETE", "/api/admin/faults", nil, nil); err != nil {
-		return fmt.Errorf("clearing the faults: %w", err)
+	// An owner restarting (a crash point, a deployment) answers again within seconds.
+	err = Eventually(ctx, 60*time.Second, "clearing the faults (DELETE /api/admin/faults)", func() (bool, error) {
+		_, err := e.AdminCall(ctx, "DELETE", "/api/admin/faults", nil, nil)
+		return err == nil, err
+	})
+	if err != nil {
+		return err
 	}
 	return os.RemoveAll(e.StateDir)
 }
