@@ -37,7 +37,7 @@ func start04(ctx context.Context, e *Env) error {
 
 func reset04(ctx context.Context, e *Env) error {
 	// Payments must be up for the compensations of an order left half-way to finish.
-	if _, err := e.AdminCall(ctx, "DELETE", "/api/admin/faults", nil, nil); err != nil {
+	if err := e.ClearFaults(ctx); err != nil {
 		return err
 	}
 	if ana, ok := e.User("ana"); ok {

@@ -74,7 +74,7 @@ func reset06(ctx context.Context, e *Env) error {
 			}
 		}
 	}
-	if _, err := e.AdminCall(ctx, "DELETE", "/api/admin/faults", nil, nil); err != nil {
+	if err := e.ClearFaults(ctx); err != nil {
 		return err
 	}
 	return e.DeleteProduct(ctx, "product")

@@ -279,12 +279,7 @@ func (r *Runner) Reset(ctx context.Context, m Manifest) error {
 			return err
 		}
 	}
-	// An owner restarting (a crash point, a deployment) answers again within seconds.
-	err = Eventually(ctx, 60*time.Second, "clearing the faults (DELETE /api/admin/faults)", func() (bool, error) {
-		_, err := e.AdminCall(ctx, "DELETE", "/api/admin/faults", nil, nil)
-		return err == nil, err
-	})
-	if err != nil {
+	if err := e.ClearFaults(ctx); err != nil {
 		return err
 	}
 	return os.RemoveAll(e.StateDir)
@@ -317,4 +312,13 @@ func (e *Env) UserGone(ctx context.Context, name string) (bool, error) {
 		return true, nil
 	}
 	return false, err
+}
+
+// ClearFaults sets every switch back to its default (DELETE /api/admin/faults), waiting up
+// to 60 s for an owner that is restarting (a crash point, a deployment).
+func (e *Env) ClearFaults(ctx context.Context) error {
+	return Eventually(ctx, 60*time.Second, "clearing the faults (DELETE /api/admin/faults)", func() (bool, error) {
+		_, err := e.AdminCall(ctx, "DELETE", "/api/admin/faults", nil, nil)
+		return err == nil, err
+	})
 }
