@@ -62,6 +62,9 @@ func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.C
 	for _, o := range opts {
 		o(a)
 	}
+	if a.limits.MaxInflight <= 0 {
+		a.limits.MaxInflight = DefaultMaxInflight
+	}
 	a.limits.Exempt = func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/admin/") }
 	return a
 }
@@ -70,13 +73,21 @@ func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.C
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
-	mux.Handle("GET /search", h(a.search))
-	mux.Handle("GET /products", h(a.list))
+	// Bulkheads: searching and listing each have their own bound, so slow searches (full
+	// text, facets) cannot take the slots of the listing (cheap, mostly cached), nor the
+	// reverse; the service's bound around everything is the two together.
+	bulkhead := func(name string, next http.Handler) http.Handler {
+		return httpx.Shed(httpx.Limits{MaxInflight: a.limits.MaxInflight, RetryAfter: a.limits.RetryAfter}, "search "+name, a.reg)(next)
+	}
+	mux.Handle("GET /search", bulkhead("query", h(a.search)))
+	mux.Handle("GET /products", bulkhead("listing", h(a.list)))
 	mux.Handle("POST /admin/rebuild", h(a.rebuild))
 	mux.Handle("GET /admin/drift", h(a.drift))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unmatched routes become 404 and 405 problems (with Allow).
-	return httpx.StandardLimited("search", a.log, a.reg, a.limits, mux)
+	outer := a.limits
+	outer.MaxInflight = 2 * a.limits.MaxInflight
+	return httpx.StandardLimited("search", a.log, a.reg, outer, mux)
 }
 
 // problem is the one table from domain errors to HTTP problems.
