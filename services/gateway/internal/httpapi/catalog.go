@@ -20,7 +20,7 @@ import (
 // (method, query, body and the If-Match header for optimistic concurrency); its answers
 // and problems pass through.
 func (a *API) registerCatalog(mux *http.ServeMux) {
-	mux.Handle("GET /api/products", httpx.Handler(a.log, a.listProducts))
+	mux.Handle("GET /api/products", a.bulkhead("browse", httpx.Handler(a.log, a.listProducts)))
 	mux.Handle("GET /api/products/{id}", httpx.Handler(a.log, a.getProduct)) // composed: stock.go
 	mux.Handle("POST /api/products", a.requireAdmin(func(w http.ResponseWriter, r *http.Request, _ Principal) error {
 		return a.forward(w, r, a.up.Catalog, "/products")
@@ -35,6 +35,18 @@ func (a *API) registerCatalog(mux *http.ServeMux) {
 		return a.forward(w, r, a.up.Catalog, "/categories")
 	}))
 	a.registerSearch(mux)
+}
+
+// bulkhead gives a route its own share of the in-flight bound (a quarter of it), so that one
+// slow kind of request — searches waiting on a busy Elasticsearch, say — fills its own
+// share and is shed there, instead of taking every slot of the gateway and getting the
+// browsing shed with it.
+func (a *API) bulkhead(name string, next http.Handler) http.Handler {
+	n := a.limits.MaxInflight
+	if n <= 0 {
+		n = httpx.DefaultMaxInflight
+	}
+	return httpx.Shed(httpx.Limits{MaxInflight: max(n/4, 1), RetryAfter: a.limits.RetryAfter}, "gateway "+name, a.reg)(next)
 }
 
 // listProducts is GET /api/products: the CQRS split. The catalog keeps the writes and the

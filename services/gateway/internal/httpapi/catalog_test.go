@@ -161,3 +161,49 @@ func (d deadlineSpy) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// Searching and browsing have their own shares of the bound (bulkheads): with every search
+// slot held by slow searches, one more search is shed while browsing is still served.
+func TestSlowSearchesDoNotGetBrowsingShed(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	search := newRecUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/search" && r.URL.Query().Get("q") == "slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		writeTestJSON(w, 200, map[string]any{"items": []any{}})
+	})
+	srv := httptest.NewServer(New(nil, http.DefaultClient, Upstreams{Search: search.URL}, WithLimits(httpx.Limits{MaxInflight: 8})).Routes())
+	t.Cleanup(srv.Close)
+	done := make(chan int, 2)
+	for range 2 { // a quarter of 8: the search share is full
+		go func() {
+			resp, err := http.Get(srv.URL + "/api/search?q=slow")
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		<-entered
+	}
+	tests := []struct {
+		path   string
+		status int
+	}{
+		{"/api/search?q=fast", 503},
+		{"/api/products", 200},
+	}
+	for _, tc := range tests {
+		if resp, b := gwCall(t, srv, "GET", tc.path, ""); resp.StatusCode != tc.status {
+			t.Errorf("GET %s with the search share full: %d %s, want %d", tc.path, resp.StatusCode, b, tc.status)
+		}
+	}
+	close(release)
+	for range 2 {
+		if st := <-done; st != 200 {
+			t.Errorf("a slow search: %d, want 200", st)
+		}
+	}
+}
