@@ -58,8 +58,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Limits bound the requests served at once (SEARCH_MAX_INFLIGHT) and put a deadline on
 	// each (SEARCH_REQUEST_TIMEOUT); the operator's /admin routes are outside both.
-	Limits   httpx.Limits
-	LogLevel slog.Level
+	Limits httpx.Limits
+	// QueryInflight bounds GET /search alone (SEARCH_QUERY_MAX_INFLIGHT).
+	QueryInflight int
+	LogLevel      slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -89,6 +91,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			MaxInflight:    r.Int("SEARCH_MAX_INFLIGHT", httpapi.DefaultMaxInflight),
 			RequestTimeout: r.Duration("SEARCH_REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout),
 		},
+		QueryInflight: r.Int("SEARCH_QUERY_MAX_INFLIGHT", httpapi.DefaultQueryInflight),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("SEARCH_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("SEARCH_LOG_LEVEL: %w", err)
@@ -124,7 +127,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "inventory_consumer", cfg.StockDurable, "concurrency", cfg.Concurrency,
 		"catalog_url", cfg.CatalogURL, "inventory_url", cfg.InventoryURL,
 		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "list_cache_ttl", cfg.Drift.ListCacheTTL.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
-		"max_inflight", cfg.Limits.MaxInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
+		"max_inflight", cfg.Limits.MaxInflight, "query_max_inflight", cfg.QueryInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)
 	if err != nil {
@@ -211,7 +214,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"nats":          nc.Ready,
 		"consumer":      cons.Ready,
 	}}
-	api := httpapi.New(svc, log, health.Checks, reg, httpapi.WithLimits(cfg.Limits))
+	api := httpapi.New(svc, log, health.Checks, reg, httpapi.WithLimits(cfg.Limits), httpapi.WithQueryInflight(cfg.QueryInflight))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.

@@ -32,6 +32,8 @@ type API struct {
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
 	limits httpx.Limits
+	// queryInflight bounds GET /search on its own (WithQueryInflight).
+	queryInflight int
 }
 
 // Defaults of the in-flight bound and the per-request deadline (SEARCH_MAX_INFLIGHT,
@@ -43,6 +45,16 @@ const (
 	DefaultMaxInflight    = 32
 	DefaultRequestTimeout = 5 * time.Second
 )
+
+// DefaultQueryInflight bounds full-text searches in flight (SEARCH_QUERY_MAX_INFLIGHT):
+// Elasticsearch's search threads (4 on two cores). A search costs milliseconds of CPU in
+// Elasticsearch; more at once only queue there and take the cores from everything else on
+// the machine — the listing included — so beyond this they are shed.
+const DefaultQueryInflight = 4
+
+// WithQueryInflight sets the bound of GET /search alone (DefaultQueryInflight when not
+// positive).
+func WithQueryInflight(n int) Option { return func(a *API) { a.queryInflight = n } }
 
 // Option configures an API.
 type Option func(*API)
@@ -65,6 +77,9 @@ func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.C
 	if a.limits.MaxInflight <= 0 {
 		a.limits.MaxInflight = DefaultMaxInflight
 	}
+	if a.queryInflight <= 0 {
+		a.queryInflight = DefaultQueryInflight
+	}
 	a.limits.Exempt = func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/admin/") }
 	return a
 }
@@ -76,11 +91,11 @@ func (a *API) Handler() http.Handler {
 	// Bulkheads: searching and listing each have their own bound, so slow searches (full
 	// text, facets) cannot take the slots of the listing (cheap, mostly cached), nor the
 	// reverse; the service's bound around everything is the two together.
-	bulkhead := func(name string, next http.Handler) http.Handler {
-		return httpx.Shed(httpx.Limits{MaxInflight: a.limits.MaxInflight, RetryAfter: a.limits.RetryAfter}, "search "+name, a.reg)(next)
+	bulkhead := func(name string, n int, next http.Handler) http.Handler {
+		return httpx.Shed(httpx.Limits{MaxInflight: n, RetryAfter: a.limits.RetryAfter}, "search "+name, a.reg)(next)
 	}
-	mux.Handle("GET /search", bulkhead("query", h(a.search)))
-	mux.Handle("GET /products", bulkhead("listing", h(a.list)))
+	mux.Handle("GET /search", bulkhead("query", a.queryInflight, h(a.search)))
+	mux.Handle("GET /products", bulkhead("listing", a.limits.MaxInflight, h(a.list)))
 	mux.Handle("POST /admin/rebuild", h(a.rebuild))
 	mux.Handle("GET /admin/drift", h(a.drift))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
