@@ -34,14 +34,22 @@ func (o *InOrder) Publish(ctx context.Context, publish func(context.Context, eve
 		return false, nil
 	}
 	e, err := events.Parse([]byte(envelope))
-	if err != nil {
-		o.malformed++
-	} else {
+	malformed := err != nil
+	if !malformed {
 		err = publish(ctx, e)
 	}
+	return o.record(aggregate, id, err, malformed), ctx.Err()
+}
+
+// record counts the outcome of one event's publish (malformed: its stored envelope did not
+// parse) and reports whether it was published.
+func (o *InOrder) record(aggregate, id string, err error, malformed bool) bool {
 	if err == nil {
 		o.published++
-		return true, nil
+		return true
+	}
+	if malformed {
+		o.malformed++
 	}
 	if o.failed == nil {
 		o.failed = map[string]bool{}
@@ -51,7 +59,7 @@ func (o *InOrder) Publish(ctx context.Context, publish func(context.Context, eve
 	if o.err == nil {
 		o.err = fmt.Errorf("%w: %s: %w", ErrNotPublished, id, err)
 	}
-	return false, ctx.Err()
+	return false
 }
 
 // Err returns the drain's first failure, wrapping ErrNotPublished, or nil.

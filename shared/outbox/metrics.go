@@ -82,6 +82,27 @@ func (m *relayMetrics) publish(next func(context.Context, events.Envelope) error
 	}
 }
 
+func (m *relayMetrics) start(next StartFunc) StartFunc {
+	return func(ctx context.Context, e events.Envelope) (func(context.Context) error, error) {
+		begin := time.Now()
+		wait, err := next(ctx, e)
+		if err != nil {
+			m.failed.Inc()
+			return nil, err
+		}
+		return func(ctx context.Context) error {
+			err := wait(ctx)
+			m.latency.Observe(time.Since(begin).Seconds())
+			if err != nil {
+				m.failed.Inc()
+			} else {
+				m.published.Inc()
+			}
+			return err
+		}, nil
+	}
+}
+
 // Describe implements prometheus.Collector.
 func (m *relayMetrics) Describe(ch chan<- *prometheus.Desc) {
 	if _, ok := m.r.store.(Operator); ok {

@@ -51,6 +51,7 @@ type Relay struct {
 	pub      Publisher
 	log      *slog.Logger
 	batch    int
+	window   int
 	interval time.Duration
 	minBack  time.Duration
 	maxBack  time.Duration
@@ -69,6 +70,13 @@ type Option func(*Relay)
 
 // WithBatch sets how many events one Drain may hand out (default 100).
 func WithBatch(n int) Option { return func(r *Relay) { r.batch = n } }
+
+// WithWindow sets how many publishes the relay keeps in flight at once (default
+// DefaultWindow; 1 publishes one event at a time). Events of one aggregate are still
+// published one after another, each once the previous one is acknowledged (see
+// InOrder.PublishAll); the window applies across aggregates. The publisher must be safe
+// for concurrent use.
+func WithWindow(n int) Option { return func(r *Relay) { r.window = max(n, 1) } }
 
 // WithInterval sets the longest wait between drains when nothing wakes the relay (default
 // 1s). It is the delivery latency of adapters whose Wait only polls.
@@ -106,7 +114,7 @@ func NewRelay(store Store, pub Publisher, log *slog.Logger, opts ...Option) *Rel
 	}
 	r := &Relay{
 		store: store, pub: pub, log: log.With("component", "outbox-relay"),
-		batch: 100, interval: time.Second, minBack: 100 * time.Millisecond, maxBack: 10 * time.Second,
+		batch: 100, window: DefaultWindow, interval: time.Second, minBack: 100 * time.Millisecond, maxBack: 10 * time.Second,
 		policy: DefaultPolicy(), retention: 7 * 24 * time.Hour, pruneGap: time.Minute,
 	}
 	for _, o := range opts {
@@ -128,7 +136,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	back := time.Duration(0)
 	publish := r.publishFunc()
 	for {
-		n, err := r.store.Drain(ctx, r.batch, publish)
+		n, err := r.store.Drain(r.drainContext(ctx), r.batch, publish)
 		if ctx.Err() != nil {
 			return nil
 		}

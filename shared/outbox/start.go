@@ -35,12 +35,26 @@ func Start(ctx context.Context, r *Relay) (stop func(context.Context)) {
 	return func(ctx context.Context) {
 		once.Do(func() {
 			if ctx.Err() == nil {
-				_, _ = r.store.Drain(ctx, FinalDrainLimit, r.publishFunc())
+				_, _ = r.store.Drain(r.drainContext(ctx), FinalDrainLimit, r.publishFunc())
 			}
 			cancel()
 			<-done
 		})
 	}
+}
+
+// drainContext is the context of the relay's drains: its window, and its asynchronous
+// publish when its publisher has one.
+func (r *Relay) drainContext(ctx context.Context) context.Context {
+	ctx = ContextWithWindow(ctx, r.window)
+	if ap, ok := r.pub.(AsyncPublisher); ok && r.window > 1 {
+		start := StartFunc(ap.PublishAsync)
+		if r.metrics != nil {
+			start = r.metrics.start(start)
+		}
+		ctx = ContextWithStart(ctx, start)
+	}
+	return ctx
 }
 
 // publishFunc is the relay's publisher, counted in its metrics when it has them.

@@ -184,13 +184,17 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	var sent []string
 	var pub outbox.InOrder
 	byID := map[string]entry{}
-	for _, c := range cands {
+	items := make([]outbox.Item, len(cands))
+	for i, c := range cands {
 		byID[c.id] = c
-		ok, err := pub.Publish(ctx, publish, c.agg, c.id, c.env)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
+		items[i] = outbox.Item{Aggregate: c.agg, ID: c.id, Envelope: c.env}
+	}
+	done, err := pub.PublishAll(ctx, publish, items)
+	if err != nil {
+		return 0, err
+	}
+	for i, c := range cands {
+		if done[i] {
 			sent = append(sent, c.id)
 		}
 	}
