@@ -59,6 +59,7 @@ export function switchesBanner() {
         ? h('div', { class: 'msg warn' }, h('strong', {}, 'Lab switches on: '), h('ul', { class: 'inline-list' }, on.map((x) => h('li', {}, x))),
           state.me?.role === 'admin' ? h('a', { href: '#/admin/faults' }, 'Fault switches') : null)
         : h('p', { class: 'muted' }, 'Lab switches: all off (every pattern at its default, no crash point armed, no duplicates).'),
+        f.saga?.stepTimeoutMs ? h('p', { class: 'muted' }, `Saga step timeout: ${f.saga.stepTimeoutMs} ms.`) : null,
         f.degraded?.length ? h('p', { class: 'msg warn' }, `Switches unknown for: ${f.degraded.join(', ')} (not answering)`) : null);
     } catch {
       box.replaceChildren();
