@@ -289,12 +289,20 @@ func (r *Runner) Reset(ctx context.Context, m Manifest) error {
 // user that cannot log in does not exist.
 func (e *Env) deleteUser(ctx context.Context, name string) error {
 	email, pw := UserEmail(e.M.ID, name), userPassword(e.M.ID, name)
-	tok, err := e.GW.Login(ctx, email, pw)
+	var tok string
+	var gone bool
+	// A gateway restarting (a deployment) answers again within seconds.
+	err := Eventually(ctx, 60*time.Second, "logging in "+email+" to delete it", func() (bool, error) {
+		var err error
+		tok, err = e.GW.Login(ctx, email, pw)
+		gone = err != nil && strings.Contains(err.Error(), "= 401")
+		return err == nil || gone, err
+	})
+	if gone {
+		return nil
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "= 401") {
-			return nil
-		}
-		return fmt.Errorf("logging in %s to delete it: %w", email, err)
+		return err
 	}
 	if _, err := e.GW.Call(ctx, "DELETE", "/api/me", tok, nil, nil, nil); err != nil {
 		return fmt.Errorf("deleting %s: %w", email, err)
