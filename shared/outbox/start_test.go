@@ -17,7 +17,7 @@ import (
 type sleepyStore struct {
 	mu       sync.Mutex
 	pending  []events.Envelope
-	drained  chan struct{} // closed after the first drain
+	waiting  chan struct{} // closed when the relay first waits (its first drain is over)
 	waitDone bool          // Wait returned: the relay stopped
 	once     sync.Once
 }
@@ -25,7 +25,6 @@ type sleepyStore struct {
 func (s *sleepyStore) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.once.Do(func() { close(s.drained) })
 	n := 0
 	for len(s.pending) > 0 && n < limit {
 		if err := publish(ctx, s.pending[0]); err != nil {
@@ -38,6 +37,7 @@ func (s *sleepyStore) Drain(ctx context.Context, limit int, publish func(context
 }
 
 func (s *sleepyStore) Wait(ctx context.Context, _ time.Duration) error {
+	s.once.Do(func() { close(s.waiting) })
 	<-ctx.Done()
 	s.mu.Lock()
 	s.waitDone = true
@@ -60,11 +60,12 @@ func (p *recPublisher) Publish(_ context.Context, e events.Envelope) error {
 // Start's relay outlives its ctx, and stop publishes what was committed since the relay
 // last drained, then ends the relay.
 func TestStartDrainsOnStop(t *testing.T) {
-	store := &sleepyStore{drained: make(chan struct{}), pending: []events.Envelope{{ID: "a"}}}
+	store := &sleepyStore{waiting: make(chan struct{}), pending: []events.Envelope{{ID: "a"}}}
 	pub := &recPublisher{}
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := outbox.Start(ctx, outbox.NewRelay(store, pub, nil))
-	<-store.drained
+	<-store.waiting // the first drain is over (waiting for the relay also keeps stop from
+	// ending it between that drain and its wait, where it returns without waiting)
 	cancel() // the service's ctx ends (SIGTERM): the relay keeps running
 	store.mu.Lock()
 	store.pending = append(store.pending, events.Envelope{ID: "b"}) // a last request commits
