@@ -28,19 +28,28 @@ func (c *Conn) PublishAsync(ctx context.Context, e events.Envelope) (wait func(c
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
+	return c.PublishEncodedAsync(ctx, e.ID, e.Type, e.TraceParent, e.CorrelationID, body)
+}
+
+// PublishEncodedAsync is PublishAsync for an event already encoded as its envelope JSON
+// (as an outbox stores it), given with the attributes publishing needs: body goes out as
+// it is, on the subject of type typ, with id as its de-duplication id. It saves the
+// decode and encode of the envelope per event, an outbox relay's largest cost per event
+// (outbox.EncodedPublisher).
+func (c *Conn) PublishEncodedAsync(_ context.Context, id, typ, traceParent, correlationID string, body []byte) (wait func(context.Context) error, err error) {
 	hdr := nats.Header{}
 	hdr.Set("Content-Type", "application/cloudevents+json")
-	if e.TraceParent != "" {
-		hdr.Set(HeaderTraceParent, e.TraceParent)
+	if traceParent != "" {
+		hdr.Set(HeaderTraceParent, traceParent)
 	}
-	if e.CorrelationID != "" {
-		hdr.Set(HeaderCorrelationID, e.CorrelationID)
+	if correlationID != "" {
+		hdr.Set(HeaderCorrelationID, correlationID)
 	}
-	hdr.Set(jetstream.MsgIDHeader, e.ID)
-	subject := e.NATSSubject()
+	hdr.Set(jetstream.MsgIDHeader, id)
+	subject := events.SubjectFor(typ)
 	f, err := c.js.PublishMsgAsync(&nats.Msg{Subject: subject, Header: hdr, Data: body})
 	if err != nil {
-		return nil, fmt.Errorf("publish %s %s: %w", subject, e.ID, err)
+		return nil, fmt.Errorf("publish %s %s: %w", subject, id, err)
 	}
 	return func(ctx context.Context) error {
 		t := time.NewTimer(AckTimeout)
@@ -49,11 +58,11 @@ func (c *Conn) PublishAsync(ctx context.Context, e events.Envelope) (wait func(c
 		case <-f.Ok():
 			return nil
 		case err := <-f.Err():
-			return fmt.Errorf("publish %s %s: %w", subject, e.ID, err)
+			return fmt.Errorf("publish %s %s: %w", subject, id, err)
 		case <-t.C:
-			return fmt.Errorf("publish %s %s: %w", subject, e.ID, jetstream.ErrAsyncPublishTimeout)
+			return fmt.Errorf("publish %s %s: %w", subject, id, jetstream.ErrAsyncPublishTimeout)
 		case <-ctx.Done():
-			return fmt.Errorf("publish %s %s: %w", subject, e.ID, ctx.Err())
+			return fmt.Errorf("publish %s %s: %w", subject, id, ctx.Err())
 		}
 	}, nil
 }

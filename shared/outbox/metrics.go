@@ -82,24 +82,24 @@ func (m *relayMetrics) publish(next func(context.Context, events.Envelope) error
 	}
 }
 
-func (m *relayMetrics) start(next StartFunc) StartFunc {
-	return func(ctx context.Context, e events.Envelope) (func(context.Context) error, error) {
-		begin := time.Now()
-		wait, err := next(ctx, e)
+func (m *relayMetrics) begin(next begin) begin {
+	return func(ctx context.Context, envelope string) (func(context.Context) error, bool, error) {
+		start := time.Now()
+		wait, malformed, err := next(ctx, envelope)
 		if err != nil {
 			m.failed.Inc()
-			return nil, err
+			return nil, malformed, err
 		}
 		return func(ctx context.Context) error {
 			err := wait(ctx)
-			m.latency.Observe(time.Since(begin).Seconds())
+			m.latency.Observe(time.Since(start).Seconds())
 			if err != nil {
 				m.failed.Inc()
 			} else {
 				m.published.Inc()
 			}
 			return err
-		}, nil
+		}, false, nil
 	}
 }
 

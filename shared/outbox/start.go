@@ -44,17 +44,25 @@ func Start(ctx context.Context, r *Relay) (stop func(context.Context)) {
 }
 
 // drainContext is the context of the relay's drains: its window, and its asynchronous
-// publish when its publisher has one.
+// publish when its publisher has one (stored envelopes sent as they are when it can).
 func (r *Relay) drainContext(ctx context.Context) context.Context {
 	ctx = ContextWithWindow(ctx, r.window)
-	if ap, ok := r.pub.(AsyncPublisher); ok && r.window > 1 {
-		start := StartFunc(ap.PublishAsync)
-		if r.metrics != nil {
-			start = r.metrics.start(start)
-		}
-		ctx = ContextWithStart(ctx, start)
+	if r.window <= 1 {
+		return ctx
 	}
-	return ctx
+	var b begin
+	switch p := r.pub.(type) {
+	case EncodedPublisher:
+		b = encodedBegin(p)
+	case AsyncPublisher:
+		b = startBegin(p.PublishAsync)
+	default:
+		return ctx
+	}
+	if r.metrics != nil {
+		b = r.metrics.begin(b)
+	}
+	return context.WithValue(ctx, startKey{}, b)
 }
 
 // publishFunc is the relay's publisher, counted in its metrics when it has them.

@@ -76,6 +76,20 @@ func (p *ackPub) PublishAsync(ctx context.Context, e events.Envelope) (func(cont
 	}, nil
 }
 
+func (p *ackPub) PublishEncodedAsync(ctx context.Context, id, typ, tp, corr string, body []byte) (func(context.Context) error, error) {
+	wait, err := p.c.PublishEncodedAsync(ctx, id, typ, tp, corr, body)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		err := wait(ctx)
+		if err == nil {
+			close(p.done(id))
+		}
+		return err
+	}, nil
+}
+
 func wakeUp(b *testing.B, store outbox.Store, commit commitFunc) {
 	c := natstest.TestConn(b)
 	natstest.Stream(b, c, "users")

@@ -2,6 +2,9 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 
 	"polyshop/shared/events"
@@ -27,11 +30,58 @@ type AsyncPublisher interface {
 // StartFunc starts one asynchronous publish (AsyncPublisher.PublishAsync).
 type StartFunc func(ctx context.Context, e events.Envelope) (wait func(context.Context) error, err error)
 
+// EncodedPublisher is an AsyncPublisher that can also send an event as the envelope JSON
+// the outbox stored, without decoding and encoding it again (the largest cost per event of
+// a relay); *broker.Conn is one. body must be the envelope of event id of type typ.
+type EncodedPublisher interface {
+	AsyncPublisher
+	PublishEncodedAsync(ctx context.Context, id, typ, traceParent, correlationID string, body []byte) (wait func(context.Context) error, err error)
+}
+
+// begin starts the publish of one stored envelope; malformed reports that it did not decode.
+type begin func(ctx context.Context, envelope string) (wait func(context.Context) error, malformed bool, err error)
+
 // ContextWithStart returns ctx carrying an asynchronous publish, which PublishAll then
 // uses (with the window of ctx) instead of the publish function it is given. The Relay
 // sets it when its publisher is an AsyncPublisher.
 func ContextWithStart(ctx context.Context, start StartFunc) context.Context {
-	return context.WithValue(ctx, startKey{}, start)
+	return context.WithValue(ctx, startKey{}, startBegin(start))
+}
+
+func startBegin(start StartFunc) begin {
+	return func(ctx context.Context, envelope string) (func(context.Context) error, bool, error) {
+		e, err := events.Parse([]byte(envelope))
+		if err != nil {
+			return nil, true, err
+		}
+		wait, err := start(ctx, e)
+		return wait, false, err
+	}
+}
+
+// encodedHead is what publishing a stored envelope as it is needs from it.
+type encodedHead struct {
+	ID            string `json:"id"`
+	Type          string `json:"type"`
+	TraceParent   string `json:"traceparent"`
+	CorrelationID string `json:"correlationid"`
+}
+
+// encodedBegin publishes stored envelopes as they are (the adapters' write side encoded
+// them from valid envelopes): only their id, type and trace attributes are read, and one
+// that does not decode, or lacks id or type, counts as malformed.
+func encodedBegin(pub EncodedPublisher) begin {
+	return func(ctx context.Context, envelope string) (func(context.Context) error, bool, error) {
+		var h encodedHead
+		if err := json.Unmarshal([]byte(envelope), &h); err != nil || h.ID == "" || h.Type == "" {
+			if err == nil {
+				err = errors.New("no id or type")
+			}
+			return nil, true, fmt.Errorf("stored envelope: %w", err)
+		}
+		wait, err := pub.PublishEncodedAsync(ctx, h.ID, h.Type, h.TraceParent, h.CorrelationID, []byte(envelope))
+		return wait, false, err
+	}
 }
 
 // ContextWithWindow returns ctx telling an adapter's Drain that its publish function may be
@@ -79,7 +129,7 @@ func (o *InOrder) PublishAll(ctx context.Context, publish func(context.Context, 
 		return ok, nil
 	}
 
-	if start, _ := ctx.Value(startKey{}).(StartFunc); start != nil {
+	if start, _ := ctx.Value(startKey{}).(begin); start != nil {
 		return o.pipeline(ctx, start, items, window)
 	}
 
@@ -138,7 +188,7 @@ func (o *InOrder) PublishAll(ctx context.Context, publish func(context.Context, 
 // window publishes in flight, at most one per aggregate, starting an aggregate's next event
 // when the previous one is acknowledged. Acks are awaited oldest first (a connection's
 // acks come back in the order its messages were sent, so the oldest is the next to come).
-func (o *InOrder) pipeline(ctx context.Context, start StartFunc, items []Item, window int) ([]bool, error) {
+func (o *InOrder) pipeline(ctx context.Context, start begin, items []Item, window int) ([]bool, error) {
 	ok := make([]bool, len(items))
 	var order []string
 	chains := map[string][]int{}
@@ -169,14 +219,9 @@ func (o *InOrder) pipeline(ctx context.Context, start StartFunc, items []Item, w
 				continue
 			}
 			chains[agg] = chains[agg][1:]
-			e, err := events.Parse([]byte(items[i].Envelope))
+			wait, malformed, err := start(ctx, items[i].Envelope)
 			if err != nil {
-				o.record(agg, items[i].ID, err, true)
-				continue
-			}
-			wait, err := start(ctx, e)
-			if err != nil {
-				o.record(agg, items[i].ID, err, false)
+				o.record(agg, items[i].ID, err, malformed)
 				continue
 			}
 			inFlight = append(inFlight, flight{i: i, wait: wait})

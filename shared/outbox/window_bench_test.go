@@ -234,6 +234,21 @@ func (p *timedPub) PublishAsync(ctx context.Context, e events.Envelope) (func(co
 	}, nil
 }
 
+// PublishEncodedAsync makes timedPub an outbox.EncodedPublisher, as *broker.Conn is.
+func (p *timedPub) PublishEncodedAsync(ctx context.Context, id, typ, tp, corr string, body []byte) (func(context.Context) error, error) {
+	wait, err := p.c.PublishEncodedAsync(ctx, id, typ, tp, corr, body)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		err := wait(ctx)
+		if err == nil {
+			p.n.Add(1)
+		}
+		return err
+	}, nil
+}
+
 // relayBacklog commits n events (not timed), then times a relay draining them.
 func relayBacklog(b *testing.B, c *broker.Conn, typ string, store outbox.Store, commit commitFunc, prepare func(), seqs map[string]int64, aggPrefix string, spread benchSpread, n, batch, window int) backlogResult {
 	ctx := context.Background()

@@ -65,6 +65,7 @@ func Run(t *testing.T, h Harness) {
 		{"PublishesEveryEventOnce", testExactlyOnce},
 		{"RepublishesAfterCrashAndConsumerAppliesOnce", testCrashBetweenPublishAndMark},
 		{"KeepsOrderPerAggregateWithTwoRelays", testOrderTwoRelays},
+		{"RelayOverBrokerConnSendsStoredEnvelopesInOrder", testRelayOverConn},
 		{"FailedPublishStaysPendingAndBlocksItsAggregate", testFailedPublish},
 		{"WindowFailedAckDoesNotReorder", testWindowFailedAck},
 		{"DrainRespectsLimit", testLimit},
@@ -433,6 +434,27 @@ func testOrderTwoRelays(t *testing.T, s *suite) {
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("sequences per aggregate in stream order (-got +want):\n%s", diff)
+	}
+}
+
+// A relay publishing through *broker.Conn itself (an EncodedPublisher: the stored
+// envelopes go out as they are, a window in flight) delivers every event once, each
+// aggregate in sequence order, as envelopes consumers parse.
+func testRelayOverConn(t *testing.T, s *suite) {
+	const perAgg, perCommit = 12, 3
+	aggs := []string{"c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"}
+	byAgg := s.history(t, aggs, perAgg, perCommit)
+	runRelay(t, s.store(t, noRetryDelay), s.c, outbox.WithBatch(20))
+	got := map[string][]string{}
+	for _, e := range s.published(t, perAgg*len(aggs)) {
+		got[e.Subject] = append(got[e.Subject], e.ID)
+	}
+	want := map[string][]string{}
+	for a, evs := range byAgg {
+		want[a] = ids(evs)
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("stream per aggregate (-got +want):\n%s", diff)
 	}
 }
 
