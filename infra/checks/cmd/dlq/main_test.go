@@ -33,6 +33,7 @@ func TestRun(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("SEARCH_HTTP_ADDR", strings.TrimPrefix(srv.URL, "http://"))
+	t.Setenv("POLYSHOP_TLS", "off") // the fake serves plain HTTP; the platform's setting must not leak in
 
 	tests := []struct {
 		args      []string
