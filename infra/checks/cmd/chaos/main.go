@@ -236,7 +236,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 	}
 	acfg := audit.Config{Orders: cfg.owners["orders"], Inventory: cfg.owners["inventory"], Payments: cfg.owners["payments"],
 		NATSMonitor: cfg.natsMonitor, Since: since, ExactProducts: products, DLQBaseline: baseline,
-		StuckAfter: 24 * time.Hour, OutboxMaxAge: time.Minute}
+		StuckAfter: 24 * time.Hour, OutboxMaxAge: time.Minute, Client: gwclient.MustOperatorClient(nil, 10*time.Second)} // the operator identity (mutual TLS when POLYSHOP_TLS=on)
 	deadline := time.Now().Add(cfg.settle)
 	var ar audit.Report
 	for {

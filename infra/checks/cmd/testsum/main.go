@@ -1,7 +1,9 @@
 // Command testsum reads `go test -json` events on standard input, prints the usual package
 // lines (ok / FAIL / no test files), the full output of every failed test, and at the end one
 // closing line "N passed, N failed, N skipped" counting tests and subtests. It exits 1 when a
-// test or a package failed (a build failure counts as a failed package).
+// test or a package failed (a build failure counts as a failed package). With -total the
+// closing line counts the whole run so far, but the exit status is about this input alone,
+// so one module's failure is not reported again for every module after it.
 //
 // scripts/test pipes every module's run through it, so a run's summary reads the same
 // whatever the module.
@@ -35,6 +37,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "testsum:", err)
 		os.Exit(2)
 	}
+	own := c // this run's counts: the exit status is about this module alone
 	if *total != "" {
 		var prev counts
 		if b, err := os.ReadFile(*total); err == nil {
@@ -47,7 +50,7 @@ func main() {
 		os.WriteFile(*total, fmt.Appendf(nil, "%d %d %d %d\n", c.passed, c.failed, c.skipped, c.failedPkgs), 0o644)
 	}
 	fmt.Printf("%d passed, %d failed, %d skipped\n", c.passed, c.failed, c.skipped)
-	if c.failed > 0 || c.failedPkgs > 0 {
+	if own.failed > 0 || own.failedPkgs > 0 {
 		os.Exit(1)
 	}
 }
