@@ -34,6 +34,7 @@ import (
 	"polyshop/shared/obs"
 	"polyshop/shared/outbox"
 	"polyshop/shared/outbox/pgoutbox"
+	"polyshop/shared/pgpool"
 	"polyshop/shared/rebuild"
 )
 
@@ -134,7 +135,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	pool, err := pgstore.Open(startCtx, cfg.DatabaseURL)
+	pool, err := pgpool.Open(startCtx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}

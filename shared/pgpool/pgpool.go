@@ -1,4 +1,6 @@
-package pgstore
+// Package pgpool opens the PostgreSQL connection pool of a service with Polyshop's default
+// size, so that the saga services (orders, inventory, payments) size their pools alike.
+package pgpool
 
 import (
 	"context"
