@@ -402,3 +402,130 @@ func TestPermanent(t *testing.T) {
 		t.Error("Permanent hides its cause")
 	}
 }
+
+// TestLostDeliveriesDoNotDeadLetter: a message whose deliveries were lost (fetched by a
+// process that died before acknowledging, as a crash or a kill does) is still handled once a
+// consumer runs, however often it was delivered before; only failed handler runs count
+// towards MaxDeliver.
+func TestLostDeliveriesDoNotDeadLetter(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	stream := natstest.StreamName("users")
+	durable := natstest.Durable(t, f.c, stream, "lost")
+	const ackWait = 100 * time.Millisecond
+	const lost = 8 // more than MaxDeliver
+	cons, err := f.c.JetStream().CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
+		MaxDeliver: -1, FilterSubject: f.subject,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.event(t, ctx, "a1", 1)
+	if err := f.c.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	for i := range lost {
+		// A "process" takes the message and dies: no ack, no nak.
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range b.Messages() {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("fetch %d: %d messages, want 1", i+1, n)
+		}
+		time.Sleep(2 * ackWait)
+	}
+	rec := newRecorder()
+	sub, err := f.c.Consume(ctx, broker.ConsumerSpec{
+		Stream: stream, Durable: durable, Subjects: []string{f.subject},
+		MaxDeliver: 3, AckWait: ackWait, Backoff: []time.Duration{20 * time.Millisecond},
+	}, func(ctx context.Context, e events.Envelope) error {
+		rec.add(e.ID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := sub.Stop(sctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	if diff := cmp.Diff(rec.wait(t, 1), []string{e.ID}); diff != "" {
+		t.Errorf("handled (-got +want):\n%s", diff)
+	}
+	if dl := deadLetters(t, f); len(dl) != 0 {
+		t.Errorf("dead letters = %d, want 0 (reason %q)", len(dl), dl[0].Header.Get(broker.HeaderDLQReason))
+	}
+}
+
+// TestDeliveryLimit: a message that is delivered DeliveryLimit times without any run
+// reporting a failure (it kills the process, say) is dead-lettered on the next delivery.
+func TestDeliveryLimit(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	stream := natstest.StreamName("users")
+	durable := natstest.Durable(t, f.c, stream, "limit")
+	const ackWait = 100 * time.Millisecond
+	cons, err := f.c.JetStream().CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
+		MaxDeliver: -1, FilterSubject: f.subject,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Publish(ctx, f.event(t, ctx, "a1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 3
+	for range limit {
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range b.Messages() {
+		}
+		time.Sleep(2 * ackWait)
+	}
+	calls := 0
+	var mu sync.Mutex
+	sub, err := f.c.Consume(ctx, broker.ConsumerSpec{
+		Stream: stream, Durable: durable, Subjects: []string{f.subject},
+		MaxDeliver: 2, DeliveryLimit: limit, AckWait: ackWait,
+	}, func(ctx context.Context, e events.Envelope) error {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := sub.Stop(sctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	dl := waitDeadLetters(t, f, 1)
+	if len(dl) != 1 {
+		t.Fatalf("dead letters = %d, want 1", len(dl))
+	}
+	got := []string{dl[0].Header.Get(broker.HeaderDLQReason), dl[0].Header.Get(broker.HeaderDLQDeliveries)}
+	if diff := cmp.Diff(got, []string{"exceeded max deliveries", "4"}); diff != "" {
+		t.Errorf("dead letter reason, deliveries (-got +want):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 0 {
+		t.Errorf("handler calls = %d, want 0", calls)
+	}
+}

@@ -46,8 +46,15 @@ type ConsumerSpec struct {
 	// Subjects filters the stream; empty means every subject in it. List exact event
 	// subjects rather than "<owner>.>" so new event types do not reach old handlers.
 	Subjects []string
-	// MaxDeliver is how many deliveries a message gets before it is dead-lettered (default 5).
+	// MaxDeliver is how many failed handler runs a message gets before it is dead-lettered
+	// (default 5). Only runs this process saw fail count: a delivery lost to a crash or a
+	// restart is not the message's fault, so a consumer that is killed again and again does
+	// not dead-letter healthy messages (see DeliveryLimit for the backstop).
 	MaxDeliver int
+	// DeliveryLimit dead-letters a message after this many deliveries of any kind, failed
+	// runs and lost ones alike (default 100): the backstop for a message that kills the
+	// process itself, which no handler error ever reports.
+	DeliveryLimit int
 	// Backoff is the redelivery delay after the 1st, 2nd, … failed delivery; the last value
 	// repeats (default 1s, 5s, 15s, 30s).
 	Backoff []time.Duration
@@ -67,14 +74,21 @@ type ConsumerSpec struct {
 
 // Default consumer settings.
 var (
-	DefaultMaxDeliver = 5
-	DefaultBackoff    = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
-	DefaultAckWait    = 30 * time.Second
+	DefaultMaxDeliver    = 5
+	DefaultDeliveryLimit = 100
+	DefaultBackoff       = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
+	DefaultAckWait       = 30 * time.Second
 )
 
 func (s ConsumerSpec) withDefaults() ConsumerSpec {
 	if s.MaxDeliver <= 0 {
 		s.MaxDeliver = DefaultMaxDeliver
+	}
+	if s.DeliveryLimit <= 0 {
+		s.DeliveryLimit = DefaultDeliveryLimit
+	}
+	if s.DeliveryLimit < s.MaxDeliver {
+		s.DeliveryLimit = s.MaxDeliver
 	}
 	if len(s.Backoff) == 0 {
 		s.Backoff = DefaultBackoff
@@ -110,6 +124,35 @@ type Subscription struct {
 	done chan struct{}
 
 	handled, failed, deadLettered atomic.Int64 // for metrics (ops.go)
+
+	failures failureCounts // failed handler runs per stream sequence, this process's own
+}
+
+// failureCounts counts failed handler runs per message (by stream sequence) in this
+// process. It is forgotten on a restart, which errs towards retrying: JetStream's delivery
+// count cannot tell a failed run from a delivery lost to a crash.
+type failureCounts struct {
+	mu sync.Mutex
+	m  map[uint64]int
+}
+
+// maxTracked bounds the map; past it the counts start over (more retries, never fewer).
+const maxTracked = 10000
+
+func (f *failureCounts) add(seq uint64) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= maxTracked {
+		f.m = make(map[uint64]int)
+	}
+	f.m[seq]++
+	return f.m[seq]
+}
+
+func (f *failureCounts) forget(seq uint64) {
+	f.mu.Lock()
+	delete(f.m, seq)
+	f.mu.Unlock()
 }
 
 // Consume creates (or updates) the durable pull consumer spec describes and handles its
@@ -118,7 +161,8 @@ type Subscription struct {
 // Delivery semantics: explicit ack, at least once. A handler that returns nil has its
 // message acknowledged, and the acknowledgement is confirmed by the server before the next
 // message is taken (so Stop loses nothing it reported as done). An error is negatively
-// acknowledged with the spec's backoff; on the MaxDeliver-th failed delivery, for a
+// acknowledged with the spec's backoff; on the MaxDeliver-th failed run (deliveries lost to a
+// crash do not count; DeliveryLimit is their backstop), for a
 // Permanent error, or for a body that is not a valid envelope, the message is published to
 // "dlq.<service>.<subject>" (stream DLQ_<SERVICE>, see EnsureDLQ) with its original headers
 // and the Polyshop-Dlq-* headers, then terminated. If that publish fails the message is
@@ -236,9 +280,13 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 		s.deadLetter(base, msg, md, delivered, fmt.Sprintf("malformed envelope: %v", err))
 		return
 	}
-	if delivered > uint64(s.spec.MaxDeliver) {
-		// Only reached when an earlier dead-letter publish failed or the last handler run
-		// outlived AckWait.
+	var seq uint64
+	if md != nil {
+		seq = md.Sequence.Stream
+	}
+	if delivered > uint64(s.spec.DeliveryLimit) {
+		// Delivered that often without a failure this process saw through to the end: the
+		// message keeps killing the process, or every earlier dead-letter publish failed.
 		s.deadLetter(base, msg, md, delivered, "exceeded max deliveries")
 		return
 	}
@@ -253,8 +301,13 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 	cancel()
 	s.count(err)
 
+	failures := 0
+	if err != nil && !IsPermanent(err) {
+		failures = s.failures.add(seq)
+	}
 	switch {
 	case err == nil:
+		s.failures.forget(seq)
 		if f := s.c.onHandled.Load(); f != nil {
 			(*f)(s.spec.Durable, e) // chaos hook: a crash point between commit and ack
 		}
@@ -268,13 +321,13 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 		span.SetStatus(codes.Error, err.Error())
 		log.ErrorContext(ctx, "permanent handler error", "event_id", e.ID, "err", err)
 		s.deadLetter(ctx, msg, md, delivered, err.Error())
-	case delivered >= uint64(s.spec.MaxDeliver):
+	case failures >= s.spec.MaxDeliver || delivered >= uint64(s.spec.DeliveryLimit):
 		span.SetStatus(codes.Error, err.Error())
-		log.ErrorContext(ctx, "handler failed on last delivery", "event_id", e.ID, "err", err)
+		log.ErrorContext(ctx, "handler failed on last delivery", "event_id", e.ID, "failures", failures, "err", err)
 		s.deadLetter(ctx, msg, md, delivered, err.Error())
 	default:
 		span.SetStatus(codes.Error, err.Error())
-		delay := s.spec.backoff(delivered)
+		delay := s.spec.backoff(uint64(failures))
 		log.WarnContext(ctx, "handler failed; will retry", "event_id", e.ID, "retry_in", delay, "err", err)
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.WarnContext(ctx, "nak", "err", err)
@@ -325,6 +378,9 @@ func (s *Subscription) deadLetter(ctx context.Context, msg jetstream.Msg, md *je
 		return
 	}
 	s.deadLettered.Add(1)
+	if md != nil {
+		s.failures.forget(md.Sequence.Stream)
+	}
 	if err := msg.Term(); err != nil {
 		s.c.log.WarnContext(ctx, "term after dead-letter", "err", err)
 	}
