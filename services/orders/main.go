@@ -59,6 +59,7 @@ type Config struct {
 	Timing              orders.Timing // ORDERS_STEP_TIMEOUT, _SAGA_TIMEOUT, _RETRY_INTERVAL, _MAX_BACKOFF
 	TimerPoll           time.Duration // ORDERS_TIMER_POLL
 	TimerBatch          int           // ORDERS_TIMER_BATCH
+	TimerRate           int           // ORDERS_TIMER_RATE (timer-driven sagas per second; 0 = unbounded)
 	ConsumerConcurrency int           // ORDERS_CONSUMER_CONCURRENCY
 	Relays              int           // ORDERS_RELAYS
 	UsersURL            string        // USERS_URL (GET /export/addresses, for rebuilding the copies)
@@ -82,6 +83,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		},
 		TimerPoll:           r.Duration("ORDERS_TIMER_POLL", 200*time.Millisecond),
 		TimerBatch:          r.Int("ORDERS_TIMER_BATCH", 100),
+		TimerRate:           r.Int("ORDERS_TIMER_RATE", 20),
 		ConsumerConcurrency: r.Int("ORDERS_CONSUMER_CONCURRENCY", 16),
 		Relays:              r.Int("ORDERS_RELAYS", 4),
 		UsersURL:            r.String("USERS_URL", "http://127.0.0.1:8081"),
@@ -100,6 +102,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		return cfg, errors.New("ORDERS_STEP_TIMEOUT, ORDERS_SAGA_TIMEOUT, ORDERS_RETRY_INTERVAL and ORDERS_MAX_BACKOFF must be positive")
 	case cfg.TimerPoll <= 0 || cfg.TimerBatch < 1 || cfg.ConsumerConcurrency < 1 || cfg.Relays < 1:
 		return cfg, errors.New("ORDERS_TIMER_POLL, ORDERS_TIMER_BATCH, ORDERS_CONSUMER_CONCURRENCY and ORDERS_RELAYS must be positive")
+	case cfg.TimerRate < 0:
+		return cfg, errors.New("ORDERS_TIMER_RATE must be 0 (unbounded) or positive")
 	}
 	return cfg, nil
 }
@@ -119,7 +123,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL),
 		"step_timeout", cfg.Timing.StepTimeout.String(), "saga_timeout", cfg.Timing.SagaTimeout.String(),
 		"retry_interval", cfg.Timing.RetryInterval.String(), "max_backoff", cfg.Timing.MaxBackoff.String(),
-		"timer_poll", cfg.TimerPoll.String(), "timer_batch", cfg.TimerBatch,
+		"timer_poll", cfg.TimerPoll.String(), "timer_batch", cfg.TimerBatch, "timer_rate", cfg.TimerRate,
 		"consumer_concurrency", cfg.ConsumerConcurrency, "users_url", cfg.UsersURL, "catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"log_level", cfg.LogLevel.String())
 
@@ -211,7 +215,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	timersDone := make(chan struct{})
 	go func() {
 		defer close(timersDone)
-		svc.TimerLoop(timersCtx, cfg.TimerPoll, cfg.TimerBatch)
+		svc.TimerLoop(timersCtx, cfg.TimerPoll, cfg.TimerBatch, cfg.TimerRate)
 	}()
 	group := consumer.Start(bg, bus, svc, consumer.Specs(service),
 		consumer.Options{Concurrency: cfg.ConsumerConcurrency})

@@ -58,11 +58,13 @@ type Timing struct {
 	StepTimeout time.Duration
 	// SagaTimeout bounds the whole saga's forward path (default 30s): no charge after it.
 	SagaTimeout time.Duration
-	// RetryInterval is the first resend delay of a command (default 1s); it doubles per
-	// attempt up to MaxBackoff.
+	// RetryInterval is the first resend delay of a command (default 2s: one resend within
+	// the 5 s step deadline); it doubles per attempt up to MaxBackoff.
 	RetryInterval time.Duration
-	// MaxBackoff caps the resend delay (default 30s, the participants' ack wait), so a long
-	// outage does not pile duplicate commands in front of new orders.
+	// MaxBackoff caps the resend delay of commits and compensations (default 5m, well above
+	// the participants' 30 s ack wait). Commands travel through the outbox and JetStream and
+	// are not lost; a resend only helps when one was dead-lettered or a stream purged, while
+	// every resend of every waiting saga lands in the queue the saga is waiting on.
 	MaxBackoff time.Duration
 }
 
@@ -70,8 +72,8 @@ type Timing struct {
 var DefaultTiming = Timing{
 	StepTimeout:   5 * time.Second,
 	SagaTimeout:   30 * time.Second,
-	RetryInterval: time.Second,
-	MaxBackoff:    30 * time.Second,
+	RetryInterval: 2 * time.Second,
+	MaxBackoff:    5 * time.Minute,
 }
 
 func (t Timing) withDefaults() Timing {

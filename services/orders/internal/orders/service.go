@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"polyshop/shared/events"
 )
@@ -278,13 +279,26 @@ func (s *Service) RunTimers(ctx context.Context, limit int) (int, error) {
 }
 
 // TimerLoop runs RunTimers every poll until ctx ends; a full batch runs again at once.
-func (s *Service) TimerLoop(ctx context.Context, poll time.Duration, limit int) {
+// perSecond bounds the timer-driven work (resends, deadline compensations) to that many
+// sagas a second on average, in bursts of at most a batch: when participants fall behind,
+// every waiting saga's retries land in the same queues, and without a bound the retries
+// grow the backlog they wait for (a 24-minute chaos run piled 455,000 release commands in
+// front of inventory this way). perSecond <= 0 means no bound.
+func (s *Service) TimerLoop(ctx context.Context, poll time.Duration, limit, perSecond int) {
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	budget := NewTimerBudget(perSecond, limit)
 	for {
 		n, err := s.RunTimers(ctx, limit)
 		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "saga timers", "err", err)
+		}
+		if d := budget.Spend(time.Now(), n); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
 		}
 		if n == limit && err == nil {
 			continue
@@ -295,6 +309,29 @@ func (s *Service) TimerLoop(ctx context.Context, poll time.Duration, limit int) 
 		case <-t.C:
 		}
 	}
+}
+
+// TimerBudget paces the timer worker: a token bucket of perSecond tokens a second holding
+// at most burst.
+type TimerBudget struct{ lim *rate.Limiter }
+
+// NewTimerBudget returns a budget of perSecond sagas a second in bursts of burst;
+// perSecond <= 0 is unbounded.
+func NewTimerBudget(perSecond, burst int) *TimerBudget {
+	if perSecond <= 0 {
+		return &TimerBudget{}
+	}
+	return &TimerBudget{lim: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))}
+}
+
+// Spend takes n sagas handled at now from the budget and returns how long to pause before
+// the next pass.
+func (b *TimerBudget) Spend(now time.Time, n int) time.Duration {
+	if b.lim == nil || n <= 0 {
+		return 0
+	}
+	n = min(n, b.lim.Burst())
+	return b.lim.ReserveN(now, n).DelayFrom(now)
 }
 
 // ApplyEvent applies a users or catalog event to the local copies. Types it does not
