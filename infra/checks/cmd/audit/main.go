@@ -90,6 +90,9 @@ func Print(w io.Writer, rep audit.Report) {
 		fmt.Fprintf(w, "  cancelled by reason: %s\n", counts(rep.CancelReasons))
 	}
 	fmt.Fprintf(w, "  pending %d, stuck %d\n", len(rep.Pending), len(rep.Stuck))
+	if len(rep.Moving) > 0 {
+		fmt.Fprintf(w, "  ledgers that moved during the audit (reservations not compared; the platform is still settling): %d\n", len(rep.Moving))
+	}
 	for _, name := range []string{"orders", "inventory", "payments"} {
 		ob := rep.Outbox[name]
 		fmt.Fprintf(w, "  outbox %-9s pending %d, oldest %.1fs\n", name, ob.Pending, ob.OldestPendingAgeSeconds)

@@ -543,7 +543,8 @@ func markdown(r *Report) string {
 	for _, k := range sortedKeys(r.Cancelled) {
 		fmt.Fprintf(&b, "| CANCELLED `%s` | %d |\n", k, r.Cancelled[k])
 	}
-	fmt.Fprintf(&b, "| stuck | %d |\n| violations | %d |\n| time to settle | %.1f s |\n\n", r.Stuck, len(r.Audit.Violations), r.SettleSeconds)
+	fmt.Fprintf(&b, "| stuck | %d |\n| violations | %d |\n| time to settle | %.1f s |\n", r.Stuck, len(r.Audit.Violations), r.SettleSeconds)
+	fmt.Fprintf(&b, "| ledgers moving during the audit (not compared) | %d |\n\n", len(r.Audit.Moving))
 	least := int64(-1)
 	for _, p := range chaos.RunPoints() {
 		if n := r.CrashesByPoint[p.Name]; least < 0 || n < least {

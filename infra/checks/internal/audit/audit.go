@@ -80,18 +80,22 @@ func (v Violation) String() string {
 
 // Report is what an audit found.
 type Report struct {
-	Orders        int               `json:"orders"`
-	ByStatus      map[string]int    `json:"byStatus"`
-	CancelReasons map[string]int    `json:"cancelReasons"`
-	Pending       []string          `json:"pending"` // not terminal yet (stuck or not)
-	Stuck         []string          `json:"stuck"`
-	Products      int               `json:"products"` // ledgers checked: every product inventory knows
-	Payments      int               `json:"payments"` // payments checked: every payment
-	Outbox        map[string]Outbox `json:"outbox"`
-	DLQ           map[string]uint64 `json:"dlq"`          // unexplained dead letters per DLQ stream
-	DLQExplained  int               `json:"dlqExplained"` // dead letters named by Config.Explained
-	Violations    []Violation       `json:"violations"`
-	Took          string            `json:"took"`
+	Orders        int            `json:"orders"`
+	ByStatus      map[string]int `json:"byStatus"`
+	CancelReasons map[string]int `json:"cancelReasons"`
+	Pending       []string       `json:"pending"` // not terminal yet (stuck or not)
+	Stuck         []string       `json:"stuck"`
+	Products      int            `json:"products"` // ledgers checked: every product inventory knows
+	// Moving are exact products whose ledger changed while the audit read the orders: their
+	// counts cannot be compared with reservations read at other moments (a platform still
+	// settling). A settled platform has none.
+	Moving       []string          `json:"moving"`
+	Payments     int               `json:"payments"` // payments checked: every payment
+	Outbox       map[string]Outbox `json:"outbox"`
+	DLQ          map[string]uint64 `json:"dlq"`          // unexplained dead letters per DLQ stream
+	DLQExplained int               `json:"dlqExplained"` // dead letters named by Config.Explained
+	Violations   []Violation       `json:"violations"`
+	Took         string            `json:"took"`
 }
 
 // Outbox is an owner's GET /outbox answer.
@@ -146,6 +150,7 @@ type Ledger struct {
 	Reserved  int64  `json:"reserved"`
 	Sold      int64  `json:"sold"`
 	Available int64  `json:"available"`
+	Version   int64  `json:"version"`
 	Retired   bool   `json:"retired"`
 	// Held is what the product's active reservations hold (nil: an inventory that does not
 	// report it).
@@ -177,7 +182,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	g := getter{hc: cfg.Client}
 	rep := Report{ByStatus: map[string]int{}, CancelReasons: map[string]int{}, Outbox: map[string]Outbox{},
-		DLQ: map[string]uint64{}, Pending: []string{}, Stuck: []string{}, Violations: []Violation{}}
+		DLQ: map[string]uint64{}, Pending: []string{}, Stuck: []string{}, Moving: []string{}, Violations: []Violation{}}
+
+	// The ledgers are read before and after the orders: an exact product whose ledger
+	// version moved in between was read mid-flight, and its reservations (read per order,
+	// at other moments) cannot be compared with its counts.
+	before, err := listAll[Ledger](ctx, g, cfg.Inventory+"/ledgers")
+	if err != nil {
+		return rep, err
+	}
+	versionBefore := make(map[string]int64, len(before))
+	for _, l := range before {
+		versionBefore[l.ProductID] = l.Version
+	}
 
 	// Orders first, then payments: a charge is stored before its order can be CONFIRMED,
 	// so every charge of a listed order is in the later payment list. Every order is
@@ -270,7 +287,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		exact[p] = true
 	}
 	for _, l := range ledgers {
-		rep.Violations = append(rep.Violations, CheckLedger(l, facts, exact[l.ProductID])...)
+		ex := exact[l.ProductID]
+		if v, ok := versionBefore[l.ProductID]; ex && (!ok || v != l.Version) {
+			ex = false
+			rep.Moving = append(rep.Moving, l.ProductID)
+		}
+		rep.Violations = append(rep.Violations, CheckLedger(l, facts, ex)...)
 		delete(exact, l.ProductID)
 	}
 	for _, p := range sortedKeys(exact) {

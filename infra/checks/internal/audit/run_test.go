@@ -114,3 +114,65 @@ func TestRunReadsEveryOwner(t *testing.T) {
 		})
 	}
 }
+
+// An exact product whose ledger moves while the audit reads the orders is not compared
+// with reservations read at other moments (it is reported as moving); one that holds
+// still is, and a mismatch is a violation.
+func TestRunSkipsLedgersThatMove(t *testing.T) {
+	const order = `{"items":[{"id":"o1","status":"CONFIRMED","items":[{"productId":"p1","quantity":2}],` +
+		`"total":{"amount":3000,"currency":"EUR"},"createdAt":"2026-12-01T10:00:00Z"}]}`
+	cases := []struct {
+		name       string
+		versions   [2]int64 // the ledger's version on the first and the second read
+		wantKinds  []string
+		wantMoving []string
+	}{
+		{"still: compared, sold 3 is not the reservation's 2", [2]int64{4, 4}, []string{"ledger-reservations"}, []string{}},
+		{"moving: not compared", [2]int64{4, 5}, nil, []string{"p1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			reads := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				switch r.URL.Path {
+				case "/orders":
+					_, _ = w.Write([]byte(order))
+				case "/payments":
+					_, _ = w.Write([]byte(`{"items":[{"id":"pay1","orderId":"o1","amount":{"amount":3000,"currency":"EUR"},"status":"charged","refunded":null}]}`))
+				case "/reservations":
+					_, _ = w.Write([]byte(`{"items":[{"id":"r1","status":"committed","items":[{"productId":"p1","quantity":2}]}]}`))
+				case "/ledgers":
+					v := c.versions[min(reads, 1)]
+					reads++
+					// Balanced (10 = 7 + 0 + 3) but sold 3, where the one reservation sold 2.
+					_ = json.NewEncoder(w).Encode(map[string]any{"items": []map[string]any{{"productId": "p1",
+						"initial": 10, "restocked": 0, "reserved": 0, "sold": 3, "available": 7, "version": v}}})
+				case "/outbox":
+					_, _ = w.Write([]byte(`{"pending":0,"oldestPendingAgeSeconds":0}`))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			rep, err := Run(context.Background(), Config{Orders: srv.URL, Inventory: srv.URL, Payments: srv.URL,
+				StuckAfter: 1000 * time.Hour, ExactProducts: []string{"p1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, v := range rep.Violations {
+				kinds = append(kinds, v.Kind)
+			}
+			if diff := cmp.Diff(kinds, c.wantKinds); diff != "" {
+				t.Errorf("violations (-got +want):\n%s\n%+v", diff, rep.Violations)
+			}
+			if diff := cmp.Diff(rep.Moving, c.wantMoving); diff != "" {
+				t.Errorf("moving (-got +want):\n%s", diff)
+			}
+			if reads != 2 {
+				t.Errorf("ledger reads = %d, want 2 (before and after the orders)", reads)
+			}
+		})
+	}
+}
