@@ -45,6 +45,7 @@ type config struct {
 	maxOutage                 time.Duration
 	minUptime, fireTimeout    time.Duration
 	sweep                     bool
+	hits, balance             int
 	rate                      float64
 	seed                      uint64
 	duplicates                int
@@ -63,6 +64,8 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", 0, "seed of the fault schedule (0: from the clock; printed)")
 	flag.DurationVar(&cfg.every, "every", 8*time.Second, "mean time between injected faults (SIGKILLs, NATS outages; and crash points when -sweep=false)")
 	flag.BoolVar(&cfg.sweep, "sweep", true, "arm every crash point in turn with probability 1 (false: the random schedule arms random points at random probabilities)")
+	flag.IntVar(&cfg.hits, "hits", 0, "with the sweep: end the run once every crash point has fired this often (-duration stays the upper bound; 0: run for -duration)")
+	flag.IntVar(&cfg.balance, "balance", 5, "with the sweep: a service's points wait while they are this many hits ahead of the least-hit point of the run (0: never wait)")
 	flag.DurationVar(&cfg.minUptime, "min-uptime", 11*time.Second, "a service is crashed or killed only once its process has run this long (the supervisor's backoff resets after 10 s)")
 	flag.DurationVar(&cfg.fireTimeout, "fire-timeout", 30*time.Second, "an armed point that has not fired within this is disarmed and counted as missed")
 	flag.DurationVar(&cfg.maxOutage, "max-outage", 60*time.Second, "longest NATS outage (0: none)")
@@ -184,6 +187,21 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 				sweep(runCtx, cfg, svc, int((cfg.seed>>(8*i))%16), up, sweeps, logf)
 			}()
 		}
+	}
+	if cfg.sweep && cfg.hits > 0 {
+		go func() { // the run ends when every point has its hits
+			for runCtx.Err() == nil {
+				if sweeps.allOf(chaos.RunPoints(), cfg.hits) {
+					logf("every crash point hit %d times: ending the run", cfg.hits)
+					endRun()
+					return
+				}
+				select {
+				case <-runCtx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}()
 	}
 	wg.Add(2)
 	go func() { // the orders, at a steady rate

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"polyshop/infra/checks/internal/gwclient"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"polyshop/infra/checks/internal/gwclient"
 	"polyshop/shared/chaos"
 )
 
@@ -26,6 +26,16 @@ func sweep(ctx context.Context, cfg config, svc string, start int, up *uptimes, 
 	c := gwclient.Client{Base: cfg.owners[svc], HC: ownerHC}
 	for i := start; ctx.Err() == nil; i++ {
 		pt := points[i%len(points)].Name
+		if cfg.hits > 0 && st.hitsOf(pt) >= cfg.hits {
+			if st.allOf(points, cfg.hits) {
+				logf("%s: every point hit %d times", svc, cfg.hits)
+				return
+			}
+			continue
+		}
+		if !st.waitTurn(ctx, points, cfg.balance) {
+			return
+		}
 		if !up.waitUp(ctx, svc, cfg.minUptime) {
 			return
 		}
@@ -81,6 +91,47 @@ func (s *sweepStats) count(m map[string]int, pt string) {
 	s.mu.Lock()
 	m[pt]++
 	s.mu.Unlock()
+}
+
+func (s *sweepStats) hitsOf(pt string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hits[pt]
+}
+
+// least is the fewest hits of any of points.
+func (s *sweepStats) least(points []chaos.Point) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := -1
+	for _, p := range points {
+		if h := s.hits[p.Name]; n < 0 || h < n {
+			n = h
+		}
+	}
+	return max(n, 0)
+}
+
+// allOf reports whether every one of points has at least n hits.
+func (s *sweepStats) allOf(points []chaos.Point, n int) bool { return s.least(points) >= n }
+
+// waitTurn keeps a service's sweep from running ahead: it waits while the least-hit point
+// of points has more than balance hits above the least-hit point of the whole run. Crashes
+// upstream starve the points downstream (payments is reached only by orders that got past
+// orders and inventory), so without it the upstream points collect hits while the
+// downstream ones wait for traffic. balance <= 0 never waits.
+func (s *sweepStats) waitTurn(ctx context.Context, points []chaos.Point, balance int) bool {
+	if balance <= 0 {
+		return ctx.Err() == nil
+	}
+	for s.least(points) > s.least(chaos.RunPoints())+balance {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // uptimes tells how long a service's current process (.polyshop/run/svc-<name>.pid, written
