@@ -174,8 +174,9 @@ type Store interface {
 	// returns the row after the change.
 	Product(ctx context.Context, productID string, claim *InboxClaim, fn ProductFunc) (Stock, error)
 	// Order locks the reservation row of orderID, inserting it (status none, id newID)
-	// when missing, and runs fn.
-	Order(ctx context.Context, orderID, newID string, fn OrderFunc) error
+	// when missing, and runs fn. With claim, it first claims claim.Event in the inbox in
+	// the same transaction; an event claimed before runs nothing.
+	Order(ctx context.Context, orderID, newID string, claim *InboxClaim, fn OrderFunc) error
 	// ExpireOne claims one active reservation with expires_at <= now (FOR UPDATE SKIP
 	// LOCKED), runs fn on it, and reports whether there was one.
 	ExpireOne(ctx context.Context, now time.Time, fn OrderFunc) (bool, error)

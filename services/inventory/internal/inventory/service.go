@@ -22,6 +22,10 @@ const DefaultTTL = 15 * time.Minute
 // CatalogConsumer is the inbox name of the catalog events.
 const CatalogConsumer = "inventory-catalog"
 
+// CommandsConsumer is the inbox name of orders' commands (reserve, release, commit), from
+// both of inventory's command consumers: event ids are unique across them.
+const CommandsConsumer = "inventory-commands"
+
 // Options configure a Service; zero values take the defaults.
 type Options struct {
 	// TTL of a reservation (default DefaultTTL).
@@ -238,25 +242,34 @@ func (s *Service) HandleCommand(ctx context.Context, e events.Envelope) error {
 			return err
 		}
 	}
+	// A delivery of a command this inventory has already handled (the same event id: a
+	// redelivery after a crash, a duplicate) changes nothing and sends nothing: its reply is
+	// already in the outbox, written with the first handling. A resend by orders is a new
+	// event id and gets the stored reply again (natural key per order and verb). With the
+	// lab switch inventory.dedup off, both checks are skipped for a reserve (lab 03).
+	var claim *InboxClaim
+	if s.dedup() {
+		claim = &InboxClaim{Consumer: CommandsConsumer, Event: e}
+	}
 	switch e.Type {
 	case events.TypeCmdReserveStock:
 		var c events.ReserveStock
 		if err := e.Decode(&c); err != nil {
 			return err
 		}
-		return s.Reserve(ctx, c)
+		return s.reserve(ctx, c, claim)
 	case events.TypeCmdReleaseStock:
 		var c events.ReleaseStock
 		if err := e.Decode(&c); err != nil {
 			return err
 		}
-		return s.Release(ctx, c)
+		return s.release(ctx, c, claim)
 	case events.TypeCmdCommitStock:
 		var c events.CommitStock
 		if err := e.Decode(&c); err != nil {
 			return err
 		}
-		return s.Commit(ctx, c)
+		return s.commit(ctx, c, claim)
 	}
 	return fmt.Errorf("%w: %s", ErrUnhandledType, e.Type)
 }
@@ -361,6 +374,10 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // Reserve reserves every item of the order or none.
 func (s *Service) Reserve(ctx context.Context, c events.ReserveStock) error {
+	return s.reserve(ctx, c, nil)
+}
+
+func (s *Service) reserve(ctx context.Context, c events.ReserveStock, claim *InboxClaim) error {
 	if err := checkOrder(c.OrderID, c.UserID); err != nil {
 		return err
 	}
@@ -368,7 +385,7 @@ func (s *Service) Reserve(ctx context.Context, c events.ReserveStock) error {
 	if err != nil {
 		return err
 	}
-	return s.store.Order(ctx, c.OrderID, newID(), func(ctx context.Context, tx OrderTx) error {
+	return s.store.Order(ctx, c.OrderID, newID(), claim, func(ctx context.Context, tx OrderTx) error {
 		t := s.newTurn(ctx, tx)
 		if t.r.UserID == "" {
 			t.r.UserID = c.UserID
@@ -477,10 +494,14 @@ func (t *turn) giveBack(tx OrderTx) error {
 // Release is the compensation: nothing stays held for the order afterwards. A release
 // before any reserve leaves a tombstone, so the late reserve is refused.
 func (s *Service) Release(ctx context.Context, c events.ReleaseStock) error {
+	return s.release(ctx, c, nil)
+}
+
+func (s *Service) release(ctx context.Context, c events.ReleaseStock, claim *InboxClaim) error {
 	if err := checkOrder(c.OrderID, c.UserID); err != nil {
 		return err
 	}
-	return s.store.Order(ctx, c.OrderID, newID(), func(ctx context.Context, tx OrderTx) error {
+	return s.store.Order(ctx, c.OrderID, newID(), claim, func(ctx context.Context, tx OrderTx) error {
 		t := s.newTurn(ctx, tx)
 		if t.r.UserID == "" {
 			t.r.UserID = c.UserID
@@ -528,10 +549,14 @@ const ReasonNotReserved = "not_reserved"
 // Commit turns the reservation into a sale. An expired reservation is re-taken when every
 // item is available; released or tombstoned orders are never re-taken.
 func (s *Service) Commit(ctx context.Context, c events.CommitStock) error {
+	return s.commit(ctx, c, nil)
+}
+
+func (s *Service) commit(ctx context.Context, c events.CommitStock, claim *InboxClaim) error {
 	if err := checkOrder(c.OrderID, c.UserID); err != nil {
 		return err
 	}
-	return s.store.Order(ctx, c.OrderID, newID(), func(ctx context.Context, tx OrderTx) error {
+	return s.store.Order(ctx, c.OrderID, newID(), claim, func(ctx context.Context, tx OrderTx) error {
 		t := s.newTurn(ctx, tx)
 		if t.r.UserID == "" {
 			t.r.UserID = c.UserID

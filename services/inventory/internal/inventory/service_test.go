@@ -211,7 +211,7 @@ func TestSagaCommands(t *testing.T) {
 	type step struct {
 		verb    string
 		attempt int
-		items   func(a, b string) []events.StockItem
+		items   func(a, b string) []events.StockItem // verb "again": the previous command delivered again (same event id)
 	}
 	two := func(a, b string) []events.StockItem { return []events.StockItem{item(a, 2), item(b, 1)} }
 	tooMany := func(a, b string) []events.StockItem { return []events.StockItem{item(a, 2), item(b, 6)} }
@@ -251,6 +251,16 @@ func TestSagaCommands(t *testing.T) {
 			[]reply{{"reserved", "", 1, 1}, {"committed", "", 1, 2}, {"committed", "", 2, 3}},
 			[]string{"stock_reserved", "stock_committed"}, inventory.StatusCommitted,
 			ledger{Initial: 5, Sold: 2, Available: 3}, ledger{Initial: 5, Sold: 1, Available: 4}},
+		{"a reserve delivered again (same event id): nothing, not even a reply",
+			[]step{{"reserve", 1, two}, {"again", 0, nil}, {"again", 0, nil}},
+			[]reply{{"reserved", "", 1, 1}},
+			[]string{"stock_reserved"}, inventory.StatusActive,
+			ledger{Initial: 5, Reserved: 2, Available: 3}, ledger{Initial: 5, Reserved: 1, Available: 4}},
+		{"a release and a commit delivered again: nothing; a resend still gets the stored reply",
+			[]step{{"reserve", 1, two}, {"release", 1, nil}, {"again", 0, nil}, {"release", 2, nil}, {"again", 0, nil}},
+			[]reply{{"reserved", "", 1, 1}, {"released", "", 1, 2}, {"released", "", 2, 3}},
+			[]string{"stock_reserved", "stock_released"}, inventory.StatusReleased,
+			ledger{Initial: 5, Released: 2, Available: 5}, ledger{Initial: 5, Released: 1, Available: 5}},
 		{"commit without a reservation", []step{{"commit", 1, nil}},
 			[]reply{{"commit_failed", inventory.ReasonNotReserved, 1, 1}},
 			nil, inventory.StatusNone,
@@ -261,12 +271,16 @@ func TestSagaCommands(t *testing.T) {
 			e := setup(t)
 			a, b := e.product(t, 5), e.product(t, 5)
 			order := newUUID()
+			var last events.Envelope
 			for _, s := range tt.steps {
-				var items []events.StockItem
-				if s.items != nil {
-					items = s.items(a, b)
+				if s.verb != "again" {
+					var items []events.StockItem
+					if s.items != nil {
+						items = s.items(a, b)
+					}
+					last = cmd(t, s.verb, order, s.attempt, items...)
 				}
-				e.handle(t, cmd(t, s.verb, order, s.attempt, items...))
+				e.handle(t, last)
 			}
 			if diff := cmp.Diff(e.replies(t, order), tt.replies); diff != "" {
 				t.Errorf("replies (-got +want):\n%s", diff)

@@ -245,8 +245,17 @@ func (o *orderTx) Save(ctx context.Context, r inventory.Reservation, stocks []in
 }
 
 // Order implements inventory.Store.
-func (s *Store) Order(ctx context.Context, orderID, newID string, fn inventory.OrderFunc) error {
+func (s *Store) Order(ctx context.Context, orderID, newID string, claim *inventory.InboxClaim, fn inventory.OrderFunc) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if claim != nil {
+			first, err := pginbox.Claim(ctx, tx, claim.Consumer, claim.Event)
+			if err != nil {
+				return err
+			}
+			if !first {
+				return nil
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO reservations (order_id, id) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING`,
 			orderID, newID); err != nil {
 			return fmt.Errorf("insert reservation %s: %w", orderID, err)
