@@ -56,7 +56,7 @@ type Config struct {
 	NATSURL             string        // ORDERS_NATS_URL (the orders NATS user)
 	ShutdownTimeout     time.Duration // ORDERS_SHUTDOWN_TIMEOUT
 	LogLevel            slog.Level    // ORDERS_LOG_LEVEL
-	Timing              orders.Timing // ORDERS_STEP_TIMEOUT, _SAGA_TIMEOUT, _RETRY_INTERVAL, _MAX_BACKOFF
+	Timing              orders.Timing // ORDERS_STEP_TIMEOUT, _SAGA_TIMEOUT, _RETRY_INTERVAL, _SETTLE_RETRY, _MAX_BACKOFF
 	TimerPoll           time.Duration // ORDERS_TIMER_POLL
 	TimerBatch          int           // ORDERS_TIMER_BATCH
 	TimerRate           int           // ORDERS_TIMER_RATE (timer-driven sagas per second; 0 = unbounded)
@@ -79,6 +79,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			StepTimeout:   r.Duration("ORDERS_STEP_TIMEOUT", d.StepTimeout),
 			SagaTimeout:   r.Duration("ORDERS_SAGA_TIMEOUT", d.SagaTimeout),
 			RetryInterval: r.Duration("ORDERS_RETRY_INTERVAL", d.RetryInterval),
+			SettleRetry:   r.Duration("ORDERS_SETTLE_RETRY", d.SettleRetry),
 			MaxBackoff:    r.Duration("ORDERS_MAX_BACKOFF", d.MaxBackoff),
 		},
 		TimerPoll:           r.Duration("ORDERS_TIMER_POLL", 200*time.Millisecond),
@@ -98,8 +99,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 	}
 	t := cfg.Timing
 	switch {
-	case t.StepTimeout <= 0 || t.SagaTimeout <= 0 || t.RetryInterval <= 0 || t.MaxBackoff <= 0:
-		return cfg, errors.New("ORDERS_STEP_TIMEOUT, ORDERS_SAGA_TIMEOUT, ORDERS_RETRY_INTERVAL and ORDERS_MAX_BACKOFF must be positive")
+	case t.StepTimeout <= 0 || t.SagaTimeout <= 0 || t.RetryInterval <= 0 || t.SettleRetry <= 0 || t.MaxBackoff <= 0:
+		return cfg, errors.New("ORDERS_STEP_TIMEOUT, ORDERS_SAGA_TIMEOUT, ORDERS_RETRY_INTERVAL, ORDERS_SETTLE_RETRY and ORDERS_MAX_BACKOFF must be positive")
 	case cfg.TimerPoll <= 0 || cfg.TimerBatch < 1 || cfg.ConsumerConcurrency < 1 || cfg.Relays < 1:
 		return cfg, errors.New("ORDERS_TIMER_POLL, ORDERS_TIMER_BATCH, ORDERS_CONSUMER_CONCURRENCY and ORDERS_RELAYS must be positive")
 	case cfg.TimerRate < 0:
@@ -122,7 +123,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log.InfoContext(ctx, "starting", "addr", cfg.HTTPAddr,
 		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL),
 		"step_timeout", cfg.Timing.StepTimeout.String(), "saga_timeout", cfg.Timing.SagaTimeout.String(),
-		"retry_interval", cfg.Timing.RetryInterval.String(), "max_backoff", cfg.Timing.MaxBackoff.String(),
+		"retry_interval", cfg.Timing.RetryInterval.String(), "settle_retry", cfg.Timing.SettleRetry.String(), "max_backoff", cfg.Timing.MaxBackoff.String(),
 		"timer_poll", cfg.TimerPoll.String(), "timer_batch", cfg.TimerBatch, "timer_rate", cfg.TimerRate,
 		"consumer_concurrency", cfg.ConsumerConcurrency, "users_url", cfg.UsersURL, "catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"log_level", cfg.LogLevel.String())

@@ -61,6 +61,11 @@ type Timing struct {
 	// RetryInterval is the first resend delay of a command (default 2s: one resend within
 	// the 5 s step deadline); it doubles per attempt up to MaxBackoff.
 	RetryInterval time.Duration
+	// SettleRetry is the first resend delay of commits and compensations (default 30s, the
+	// participants' ack wait); it doubles per attempt up to MaxBackoff. They have no
+	// deadline and wait for a reply however long it takes, so a resend before the
+	// participant could have redelivered the first command only adds to its queue.
+	SettleRetry time.Duration
 	// MaxBackoff caps the resend delay of commits and compensations (default 5m, well above
 	// the participants' 30 s ack wait). Commands travel through the outbox and JetStream and
 	// are not lost; a resend only helps when one was dead-lettered or a stream purged, while
@@ -73,6 +78,7 @@ var DefaultTiming = Timing{
 	StepTimeout:   5 * time.Second,
 	SagaTimeout:   30 * time.Second,
 	RetryInterval: 2 * time.Second,
+	SettleRetry:   30 * time.Second,
 	MaxBackoff:    5 * time.Minute,
 }
 
@@ -86,15 +92,29 @@ func (t Timing) withDefaults() Timing {
 	if t.RetryInterval <= 0 {
 		t.RetryInterval = DefaultTiming.RetryInterval
 	}
+	if t.SettleRetry <= 0 {
+		t.SettleRetry = DefaultTiming.SettleRetry
+	}
 	if t.MaxBackoff <= 0 {
 		t.MaxBackoff = DefaultTiming.MaxBackoff
 	}
 	return t
 }
 
-// Backoff is the delay before attempt+1 is sent: RetryInterval·2^(attempt-1), capped.
-func (t Timing) Backoff(attempt int) time.Duration {
-	d := t.RetryInterval
+// Backoff is the delay before attempt+1 of a forward command (reserve, charge) is sent:
+// RetryInterval·2^(attempt-1), capped.
+func (t Timing) Backoff(attempt int) time.Duration { return t.double(t.RetryInterval, attempt) }
+
+// BackoffIn is the delay before attempt+1 of the command of state st is sent: Backoff in
+// RESERVING and CHARGING, SettleRetry·2^(attempt-1), capped, in the others.
+func (t Timing) BackoffIn(st State, attempt int) time.Duration {
+	if st == Reserving || st == Charging {
+		return t.Backoff(attempt)
+	}
+	return t.double(t.SettleRetry, attempt)
+}
+
+func (t Timing) double(d time.Duration, attempt int) time.Duration {
 	for i := 1; i < attempt && d < t.MaxBackoff; i++ {
 		d *= 2
 	}
@@ -252,7 +272,7 @@ func (m *Machine) OnTimer(ctx context.Context, s *Saga, now time.Time, stepTimeo
 	}
 	s.Attempt++
 	s.Version++
-	next := now.Add(m.t.Backoff(s.Attempt))
+	next := now.Add(m.t.BackoffIn(s.State, s.Attempt))
 	s.NextAttemptAt = &next
 	if st := s.current(); st != nil {
 		st.Attempts++
@@ -288,7 +308,7 @@ func (m *Machine) enter(ctx context.Context, s *Saga, st State, now time.Time, s
 	s.State, s.StateSince = st, now
 	s.Attempt, s.LastFailed, s.LastError = 1, false, ""
 	s.Version++
-	next := now.Add(m.t.Backoff(1))
+	next := now.Add(m.t.BackoffIn(st, 1))
 	s.NextAttemptAt = &next
 	s.StepDeadlineAt = nil
 	if st == Reserving || st == Charging {

@@ -287,6 +287,26 @@ func TestStepTimeoutFaultShortensTheNextStep(t *testing.T) {
 	}
 }
 
+// Forward commands are resent soon (their step has a deadline); commits and compensations
+// only after the participants' ack wait, doubling to the same cap.
+func TestBackoffIn(t *testing.T) {
+	tm := orders.Timing{RetryInterval: 2 * time.Second, SettleRetry: 30 * time.Second, MaxBackoff: 5 * time.Minute}
+	got := map[orders.State][]time.Duration{}
+	for _, st := range []orders.State{orders.Reserving, orders.Charging, orders.Committing, orders.Refunding, orders.Releasing} {
+		for a := 1; a <= 6; a++ {
+			got[st] = append(got[st], tm.BackoffIn(st, a))
+		}
+	}
+	s := time.Second
+	fwd := []time.Duration{2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s}
+	settle := []time.Duration{30 * s, 60 * s, 120 * s, 240 * s, 300 * s, 300 * s}
+	want := map[orders.State][]time.Duration{orders.Reserving: fwd, orders.Charging: fwd,
+		orders.Committing: settle, orders.Refunding: settle, orders.Releasing: settle}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("backoff by state (-got +want):\n%s", diff)
+	}
+}
+
 func TestBackoffDoublesUpToItsCap(t *testing.T) {
 	tm := orders.Timing{StepTimeout: time.Second, SagaTimeout: time.Second, RetryInterval: time.Second, MaxBackoff: 30 * time.Second}
 	var got []time.Duration
