@@ -46,6 +46,7 @@ type config struct {
 	minUptime, fireTimeout    time.Duration
 	sweep                     bool
 	hits, balance             int
+	stepTimeout               time.Duration
 	rate                      float64
 	seed                      uint64
 	duplicates                int
@@ -66,6 +67,7 @@ func main() {
 	flag.BoolVar(&cfg.sweep, "sweep", true, "arm every crash point in turn with probability 1 (false: the random schedule arms random points at random probabilities)")
 	flag.IntVar(&cfg.hits, "hits", 0, "with the sweep: end the run once every crash point has fired this often (-duration stays the upper bound; 0: run for -duration)")
 	flag.IntVar(&cfg.balance, "balance", 5, "with the sweep: a service's points wait while they are this many hits ahead of the least-hit point of the run (0: never wait)")
+	flag.DurationVar(&cfg.stepTimeout, "step-timeout", 0, "the saga's step timeout during the run (orders' stepTimeoutMs fault; restored after; 0: the platform's own). Longer lets more orders reach payments while orders and inventory are being crashed")
 	flag.DurationVar(&cfg.minUptime, "min-uptime", 11*time.Second, "a service is crashed or killed only once its process has run this long (the supervisor's backoff resets after 10 s)")
 	flag.DurationVar(&cfg.fireTimeout, "fire-timeout", 30*time.Second, "an armed point that has not fired within this is disarmed and counted as missed")
 	flag.DurationVar(&cfg.maxOutage, "max-outage", 60*time.Second, "longest NATS outage (0: none)")
@@ -173,6 +175,33 @@ func run(ctx context.Context, cfg config, out io.Writer) (*Report, error) {
 		if err := putChaos(ctx, cfg, svc, map[string]any{"duplicates": cfg.duplicates}); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.stepTimeout > 0 {
+		oc := gwclient.Client{Base: cfg.owners["orders"], HC: ownerHC}
+		var prev map[string]any
+		if _, err := oc.Call(ctx, "GET", "/faults", "", nil, nil, &prev); err != nil {
+			return nil, err
+		}
+		if _, err := oc.Call(ctx, "PUT", "/faults", "", nil, map[string]any{"stepTimeoutMs": cfg.stepTimeout.Milliseconds()}, nil); err != nil {
+			return nil, err
+		}
+		defer func() {
+			waitReady(ctx, cfg.owners["orders"])
+			// Clear, then pin the earlier value only if it was not the platform's default.
+			bg := context.WithoutCancel(ctx)
+			var now map[string]any
+			_, err := oc.Call(bg, "DELETE", "/faults", "", nil, nil, nil)
+			if err == nil {
+				_, err = oc.Call(bg, "GET", "/faults", "", nil, nil, &now)
+			}
+			if err == nil && now["stepTimeoutMs"] != prev["stepTimeoutMs"] {
+				_, err = oc.Call(bg, "PUT", "/faults", "", nil, map[string]any{"stepTimeoutMs": prev["stepTimeoutMs"]}, nil)
+			}
+			if err != nil {
+				logf("restore stepTimeoutMs: %v", err)
+			}
+		}()
+		logf("saga step timeout %s for the run", cfg.stepTimeout)
 	}
 
 	runCtx, endRun := context.WithTimeout(ctx, cfg.duration)
