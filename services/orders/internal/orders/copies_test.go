@@ -173,3 +173,73 @@ func waitForLockWaiters(t *testing.T, e orderstest.Env, n int) {
 	}
 	t.Fatalf("never saw %d sessions waiting for the order row", n)
 }
+
+// Two address changes of one user applied at once (concurrent consumer handlers) end with
+// the newest, whichever reaches the user's sequence row first. The race is forced: the
+// test holds the row, queues both writers behind it in a chosen order, then lets go.
+func TestAddressChangesRacingKeepTheNewest(t *testing.T) {
+	for _, newerFirst := range []bool{true, false} {
+		e := orderstest.New(t, orderstest.SlowTiming)
+		ctx := context.Background()
+		user := uuid.NewString()
+		e.Apply(t, events.TypeUserRegistered, user, 1, events.UserRegistered{UserID: user, Email: "a@example.com", Role: "customer"})
+
+		hold, err := e.Pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hold.Exec(ctx, `SELECT 1 FROM aggregate_seq WHERE consumer = $1 AND aggregate = $2 FOR UPDATE`,
+			orderstest.CopyConsumer, "users/"+user); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		change := func(seq int64, street string) func() {
+			return func() {
+				env, _ := events.New(ctx, events.TypeUserAddressChanged, user, seq, events.UserAddressChanged{UserID: user, Address: address(street)})
+				errs <- e.Svc.ApplyEvent(ctx, orderstest.CopyConsumer, env)
+			}
+		}
+		first, second := change(3, "3 New St"), change(2, "2 Old St")
+		if !newerFirst {
+			first, second = second, first
+		}
+		go first()
+		waitForCopyWaiters(t, e, 1)
+		go second()
+		waitForCopyWaiters(t, e, 2)
+		if err := hold.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var street string
+		var seq int64
+		if err := e.Pool.QueryRow(ctx, `SELECT c.street, s.seq FROM customers c, aggregate_seq s
+			WHERE c.user_id = $1 AND s.consumer = $2 AND s.aggregate = $3`, user, orderstest.CopyConsumer, "users/"+user).Scan(&street, &seq); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]any{street, seq}, []any{"3 New St", int64(3)}); diff != "" {
+			t.Errorf("newer first %v: (street, sequence) (-got +want):\n%s", newerFirst, diff)
+		}
+	}
+}
+
+// waitForCopyWaiters polls until n sessions wait on a lock while writing the address copy.
+func waitForCopyWaiters(t *testing.T, e orderstest.Env, n int) {
+	t.Helper()
+	for range 2000 {
+		var got int
+		if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO customers%'`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("never saw %d address writers waiting", n)
+}

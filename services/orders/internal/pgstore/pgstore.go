@@ -358,6 +358,9 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, fn orders.SagaFunc) (in
 
 // ApplyCopy implements orders.Store.
 func (s *Store) ApplyCopy(ctx context.Context, consumer string, e events.Envelope, c orders.CopyChange) error {
+	if c.Kind == orders.CustomerAddressChanged {
+		return applyAddress(ctx, s.pool, consumer, e, c)
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		apply, err := pginbox.Advance(ctx, tx, consumer, e)
 		if err != nil || !apply {
@@ -368,6 +371,33 @@ func (s *Store) ApplyCopy(ctx context.Context, consumer string, e events.Envelop
 		}
 		return nil
 	})
+}
+
+// applyAddress is ApplyCopy for users.address_changed (the busiest copy event) in one
+// statement, so one round trip instead of four (BEGIN, pginbox.Advance, upsert, COMMIT):
+// under CPU contention every round trip waits for both processes to be scheduled, and
+// that wait, not the work, made the copy's latency (README, "Address copy latency"). The
+// CTE is pginbox.Advance's statement; the customers row is written only when it advanced
+// the user's sequence, and both commit together (a single statement is atomic). Two
+// deliveries for one user serialize on the aggregate_seq row as in the transaction.
+func applyAddress(ctx context.Context, pool *pgxpool.Pool, consumer string, e events.Envelope, c orders.CopyChange) error {
+	a := c.Address
+	_, err := pool.Exec(ctx, `
+WITH adv AS (
+	INSERT INTO aggregate_seq (consumer, aggregate, seq) VALUES ($1, $2, $3)
+	ON CONFLICT (consumer, aggregate) DO UPDATE SET seq = EXCLUDED.seq
+	WHERE aggregate_seq.seq < EXCLUDED.seq
+	RETURNING 1
+)
+INSERT INTO customers (user_id, street, city, postal_code, country, updated_at)
+SELECT $4::uuid, $5::text, $6::text, $7::text, $8::text, now() WHERE EXISTS (SELECT 1 FROM adv)
+ON CONFLICT (user_id) DO UPDATE SET street = EXCLUDED.street, city = EXCLUDED.city,
+	postal_code = EXCLUDED.postal_code, country = EXCLUDED.country, updated_at = now()`,
+		consumer, pginbox.AggregateKey(e), e.Sequence, c.UserID, a.Street, a.City, a.PostalCode, a.Country)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", e.Type, err)
+	}
+	return nil
 }
 
 // ApplyCopyState implements orders.Store.
