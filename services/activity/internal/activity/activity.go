@@ -84,7 +84,10 @@ func DayOf(t time.Time) int {
 // Every write is idempotent: writing the same entry twice leaves one row.
 type Store interface {
 	// PutUserEntry records e in userID's feed, in the bucket BucketOf(e.OccurredAt); the
-	// bucket is recorded in the user's bucket list no later than the entry itself.
+	// bucket is recorded in the user's bucket list no later than the entry itself. (An
+	// adapter may skip rewriting a bucket-list row it wrote before: only EraseUserFeed
+	// removes them, and only for deleted users, whose entries the projection erases naming
+	// the bucket.)
 	PutUserEntry(ctx context.Context, userID string, e Entry) error
 	// UserFeed returns up to n entries of userID's feed in feed order (see Less), starting
 	// strictly after the position after (nil: from the newest), crossing buckets as needed.

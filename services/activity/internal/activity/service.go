@@ -34,6 +34,7 @@ type Service struct {
 	log        *slog.Logger
 	now        func() time.Time
 	recentDays int
+	deleted    *knownDeleted
 }
 
 // NewService returns a Service over store.
@@ -47,7 +48,7 @@ func NewService(store Store, log *slog.Logger, opts Options) *Service {
 	if opts.RecentDays <= 0 {
 		opts.RecentDays = DefaultRecentDays
 	}
-	return &Service{store: store, log: log, now: opts.Now, recentDays: opts.RecentDays}
+	return &Service{store: store, log: log, now: opts.Now, recentDays: opts.RecentDays, deleted: newKnownDeleted()}
 }
 
 // Apply projects one event into the feeds; it is the handler of every activity consumer.
@@ -93,35 +94,38 @@ func (s *Service) Apply(ctx context.Context, e events.Envelope) error {
 
 // applyUser writes entry into uid's feed unless uid is deleted.
 //
-// The tombstone is checked twice. Before the write, so that late events of a deleted user
-// cost one read and write nothing. After the write, because check-then-write is not
-// atomic: a deletion may have written its tombstone and erased the feed between our first
-// check and our write. The deletion writes its tombstone before it erases, so if our write
-// landed after the erase, the second check sees the tombstone and we erase again, naming our
-// entry's bucket explicitly (the deletion may already have removed the bucket list). If the
-// second check does not see the tombstone, our write completed before the tombstone was
-// written, hence before the erase, which removes it.
+// What makes deletion win is the check *after* the write, a fresh read of the tombstone:
+// the deletion writes its tombstone before it erases, so either our write completed before
+// the tombstone was written (then the erase, which comes later, removes it), or our read,
+// which starts after our write completed, sees the tombstone and we erase again, naming our
+// entry's bucket explicitly (the deletion may already have removed the bucket list). This
+// holds whatever happened before the write, so the check before the write is only there to
+// spare work, and is answered from memory: users this process knows to be deleted
+// (knownDeleted) are dropped without a write. A late event of a user deleted elsewhere (by
+// another instance, or before a restart) is written, found by the post-write check and
+// erased again before the event is acknowledged, and from then on the user is known.
+//
+// That costs one read per event instead of two (see README, "Measurements"). The price: such
+// an entry exists for the duration of one read (and until the redelivery, if the process
+// dies in between) instead of never being written.
 func (s *Service) applyUser(ctx context.Context, uid string, entry Entry) error {
-	deleted, err := s.store.UserDeleted(ctx, uid)
-	if err != nil {
-		return fmt.Errorf("check deletion of user %s: %w", uid, err)
-	}
-	if deleted {
+	if s.deleted.has(uid) {
 		s.log.DebugContext(ctx, "event of deleted user dropped", "user_id", uid, "event_id", entry.EventID, "type", entry.Type)
 		return nil
 	}
 	if err := s.store.PutUserEntry(ctx, uid, entry); err != nil {
 		return fmt.Errorf("user feed %s: %w", uid, err)
 	}
-	deleted, err = s.store.UserDeleted(ctx, uid)
+	deleted, err := s.store.UserDeleted(ctx, uid)
 	if err != nil {
-		return fmt.Errorf("re-check deletion of user %s: %w", uid, err)
+		return fmt.Errorf("check deletion of user %s: %w", uid, err)
 	}
 	if deleted {
-		s.log.InfoContext(ctx, "user deleted while its event was written; erasing again", "user_id", uid, "event_id", entry.EventID)
+		s.log.InfoContext(ctx, "event of a deleted user written; erasing again", "user_id", uid, "event_id", entry.EventID)
 		if err := s.store.EraseUserFeed(ctx, uid, BucketOf(entry.OccurredAt)); err != nil {
 			return fmt.Errorf("erase feed of user %s: %w", uid, err)
 		}
+		s.deleted.add(uid)
 	}
 	return nil
 }
@@ -132,6 +136,7 @@ func (s *Service) applyErase(ctx context.Context, uid string, deletedAt time.Tim
 	if err := s.store.MarkUserDeleted(ctx, uid, deletedAt); err != nil {
 		return fmt.Errorf("tombstone user %s: %w", uid, err)
 	}
+	s.deleted.add(uid)
 	if err := s.store.EraseUserFeed(ctx, uid); err != nil {
 		return fmt.Errorf("erase feed of user %s: %w", uid, err)
 	}

@@ -47,7 +47,19 @@ type Config struct {
 // Store implements activity.Store on Cassandra. It is safe for concurrent use.
 type Store struct {
 	s *gocql.Session
+
+	mu       sync.Mutex
+	recorded map[userBucket]struct{} // bucket-list rows this Store has written
 }
+
+type userBucket struct {
+	user   string
+	bucket int
+}
+
+// maxRecorded bounds Store.recorded (about 100 bytes an entry). Forgetting costs one
+// redundant upsert of a bucket-list row, nothing else.
+const maxRecorded = 100_000
 
 var _ activity.Store = (*Store)(nil)
 
@@ -76,7 +88,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	for attempt := 1; ; attempt++ {
 		s, err := c.CreateSession()
 		if err == nil {
-			return &Store{s: s}, nil
+			return &Store{s: s, recorded: make(map[userBucket]struct{})}, nil
 		}
 		log.WarnContext(ctx, "cassandra not reachable yet", "attempt", attempt, "err", err)
 		select {
@@ -107,14 +119,38 @@ const insertUserFeed = `INSERT INTO user_feed (user_id, bucket, occurred_at, eve
 // PutUserEntry writes the bucket-list row and the feed row in one unlogged batch: one round
 // trip, two different partitions. The batch is not atomic, but both statements are upserts
 // of values taken from the event, and a failure is returned, so the redelivery rewrites both.
+//
+// A user's bucket list changes once a month, so the Store remembers the (user, bucket) rows
+// it has written and then writes the feed row alone. That is safe because a bucket-list row
+// is only ever removed by EraseUserFeed, which runs for deleted users only (and forgets what
+// it erased): for a user who is not deleted, a row written once is still there. For a user
+// deleted by another process, the entry written without its bucket row is erased anyway by
+// the projection's post-write tombstone check, which names the entry's bucket explicitly.
 func (st *Store) PutUserEntry(ctx context.Context, userID string, e activity.Entry) error {
 	bucket := activity.BucketOf(e.OccurredAt)
+	key := userBucket{userID, bucket}
+	st.mu.Lock()
+	_, known := st.recorded[key]
+	st.mu.Unlock()
+	if known {
+		err := st.s.Query(insertUserFeed, userID, bucket, e.OccurredAt, e.EventID, e.Type, e.Subject, e.Summary).WithContext(ctx).Exec()
+		if err != nil {
+			return fmt.Errorf("insert user_feed: %w", err)
+		}
+		return nil
+	}
 	b := st.s.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
 	b.Query(`INSERT INTO user_buckets (user_id, bucket) VALUES (?, ?)`, userID, bucket)
 	b.Query(insertUserFeed, userID, bucket, e.OccurredAt, e.EventID, e.Type, e.Subject, e.Summary)
 	if err := st.s.ExecuteBatch(b); err != nil {
 		return fmt.Errorf("insert user_feed: %w", err)
 	}
+	st.mu.Lock()
+	if len(st.recorded) >= maxRecorded {
+		clear(st.recorded)
+	}
+	st.recorded[key] = struct{}{}
+	st.mu.Unlock()
 	return nil
 }
 
@@ -183,7 +219,16 @@ func (st *Store) EraseUserFeed(ctx context.Context, userID string, extraBuckets 
 	}
 	buckets = append(buckets, extraBuckets...)
 	slices.Sort(buckets)
-	for _, b := range slices.Compact(buckets) {
+	buckets = slices.Compact(buckets)
+	// Forget what is erased, so that this Store rewrites those bucket rows if it writes for
+	// the user again (tidiness only: the user is deleted, and the projection erases every
+	// later entry of a deleted user naming its bucket).
+	st.mu.Lock()
+	for _, b := range buckets {
+		delete(st.recorded, userBucket{userID, b})
+	}
+	st.mu.Unlock()
+	for _, b := range buckets {
 		if err := st.s.Query(`DELETE FROM user_feed WHERE user_id = ? AND bucket = ?`, userID, b).WithContext(ctx).Exec(); err != nil {
 			return fmt.Errorf("delete bucket %d: %w", b, err)
 		}

@@ -199,6 +199,91 @@ func TestDeletionErasesAndLaterEventsDoNotResurrect(t *testing.T) {
 	}
 }
 
+// bucketRows counts the user's bucket-list rows directly.
+func bucketRows(t *testing.T, st *cqlstore.Store, userID string) int {
+	t.Helper()
+	var n int
+	if err := st.Session().Query(`SELECT COUNT(*) FROM user_buckets WHERE user_id = ?`, userID).Scan(&n); err != nil {
+		t.Fatalf("count buckets: %v", err)
+	}
+	return n
+}
+
+// TestLateEventsAfterDeletionDoNotResurrect applies a deletion through one service
+// instance and late events of the user through either the same instance (which remembers
+// the deletion and drops them unwritten) or a second instance with its own store and
+// caches, which never saw the deletion: it writes, finds the tombstone after the write and
+// must erase again, including when it had recorded the user's bucket-list row before the
+// deletion (so its write skips that row). The feed must stay empty in every case, late
+// events handled one by one or eight at once.
+func TestLateEventsAfterDeletionDoNotResurrect(t *testing.T) {
+	nov := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	dec := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		sameAsDel  bool // late events through the instance that handled the deletion
+		warmBucket bool // the late instance wrote the user's November entry before the deletion
+		concurrent bool
+	}{
+		{name: "same instance", sameAsDel: true},
+		{name: "other instance", sameAsDel: false},
+		{name: "other instance, bucket row cached", warmBucket: true},
+		{name: "other instance, bucket row cached, concurrent", warmBucket: true, concurrent: true},
+		{name: "same instance, concurrent", sameAsDel: true, concurrent: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stA, stB := cqltest.Store(t), cqltest.Store(t)
+			a, b := newService(t, stA), newService(t, stB)
+			late := b
+			if tc.sameAsDel {
+				late = a
+			}
+			uid := activitytest.ID(t)
+			first := activitytest.SessionStarted(t, uid, nov)
+			if tc.warmBucket {
+				apply(t, b, first)
+			} else {
+				apply(t, a, first)
+			}
+			apply(t, a, activitytest.UserDeleted(t, uid, nov.Add(48*time.Hour)))
+
+			envs := []events.Envelope{
+				first, // redelivered
+				activitytest.UserAddressChanged(t, uid, nov.Add(time.Hour)),    // older, same month
+				activitytest.SessionStarted(t, uid, nov.Add(72*time.Hour)),     // after the deletion
+				activitytest.SessionStarted(t, uid, dec),                       // a month never written
+				activitytest.UserAddressChanged(t, uid, dec.Add(time.Minute)),  // the same month again
+				activitytest.SessionStarted(t, uid, nov.Add(-40*24*time.Hour)), // an older month
+			}
+			if tc.concurrent {
+				var wg sync.WaitGroup
+				errs := make([]error, len(envs))
+				for i, e := range envs {
+					wg.Go(func() { errs[i] = late.Apply(context.Background(), e) })
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatalf("apply: %v", err)
+				}
+			} else {
+				apply(t, late, envs...)
+			}
+
+			if got, _ := readAll(t, late, uid, "5"); len(got) != 0 {
+				t.Errorf("feed after late events has %d items, want 0: %v", len(got), got)
+			}
+			for _, at := range []time.Time{nov, dec, nov.Add(-40 * 24 * time.Hour)} {
+				if n := rawCount(t, stA, uid, activity.BucketOf(at)); n != 0 {
+					t.Errorf("bucket %d holds %d rows, want 0", activity.BucketOf(at), n)
+				}
+			}
+			if n := bucketRows(t, stA, uid); n != 0 {
+				t.Errorf("user_buckets holds %d rows, want 0", n)
+			}
+		})
+	}
+}
+
 // racingStore runs a deletion of the user right between the projection's first tombstone
 // check and its write: the interleaving that a check-before-write alone gets wrong.
 type racingStore struct {
