@@ -529,3 +529,42 @@ func TestDeliveryLimit(t *testing.T) {
 		t.Errorf("handler calls = %d, want 0", calls)
 	}
 }
+
+// TestLongHandlerIsNotRedelivered: a handler that runs several AckWaits long keeps its
+// message (the consumer reports progress), so a second process sharing the durable does
+// not get it too; AckWait only bounds how long a message held by a dead process waits.
+func TestLongHandlerIsNotRedelivered(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	rec := newRecorder()
+	const ackWait = 300 * time.Millisecond
+	spec := broker.ConsumerSpec{Stream: natstest.StreamName("users"), Subjects: []string{f.subject},
+		Durable: natstest.Durable(t, f.c, natstest.StreamName("users"), "long"), AckWait: ackWait, HandlerTimeout: 10 * time.Second}
+	h := func(ctx context.Context, e events.Envelope) error {
+		rec.add(e.ID)
+		time.Sleep(5 * ackWait)
+		return nil
+	}
+	for range 2 { // two processes of one service
+		sub, err := f.c.Consume(ctx, spec, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := sub.Stop(sctx); err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+		})
+	}
+	e := f.event(t, ctx, "a1", 1)
+	if err := f.c.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 1)
+	time.Sleep(8 * ackWait) // a second delivery would have reached the other process by now
+	if diff := cmp.Diff(rec.get(), []string{e.ID}); diff != "" {
+		t.Errorf("handled (-got +want):\n%s", diff)
+	}
+}

@@ -58,9 +58,15 @@ type ConsumerSpec struct {
 	// Backoff is the redelivery delay after the 1st, 2nd, … failed delivery; the last value
 	// repeats (default 1s, 5s, 15s, 30s).
 	Backoff []time.Duration
-	// AckWait is how long a handler may run before the message is redelivered; the handler's
-	// ctx ends then too (default 30s).
+	// AckWait is how long the server waits for word from the holder of a message before it
+	// delivers it again (default 10s). A running handler reports progress every AckWait/3,
+	// so AckWait does not bound the handler (HandlerTimeout does): it bounds how long a
+	// message held by a process that died (a crash, a SIGKILL) waits before another
+	// delivery.
 	AckWait time.Duration
+	// HandlerTimeout is how long one handler run may take; its ctx ends then and the run
+	// counts as failed (default 30s).
+	HandlerTimeout time.Duration
 	// DeliverNew starts a newly created consumer at the end of the stream instead of the
 	// beginning. It has no effect on a consumer that already exists.
 	DeliverNew bool
@@ -74,10 +80,11 @@ type ConsumerSpec struct {
 
 // Default consumer settings.
 var (
-	DefaultMaxDeliver    = 5
-	DefaultDeliveryLimit = 100
-	DefaultBackoff       = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
-	DefaultAckWait       = 30 * time.Second
+	DefaultMaxDeliver     = 5
+	DefaultDeliveryLimit  = 100
+	DefaultBackoff        = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
+	DefaultAckWait        = 10 * time.Second
+	DefaultHandlerTimeout = 30 * time.Second
 )
 
 func (s ConsumerSpec) withDefaults() ConsumerSpec {
@@ -95,6 +102,9 @@ func (s ConsumerSpec) withDefaults() ConsumerSpec {
 	}
 	if s.AckWait <= 0 {
 		s.AckWait = DefaultAckWait
+	}
+	if s.HandlerTimeout <= 0 {
+		s.HandlerTimeout = DefaultHandlerTimeout
 	}
 	if s.Concurrency <= 0 {
 		s.Concurrency = 1
@@ -170,7 +180,7 @@ func (f *failureCounts) forget(seq uint64) {
 //
 // The ctx passed to h carries e's correlation id, e.id as causation id, and a consumer
 // span that is a child of the producer's traceparent. It is not cancelled by Stop, only by
-// AckWait, so in-flight work finishes.
+// HandlerTimeout, so in-flight work finishes.
 func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) (*Subscription, error) {
 	spec = spec.withDefaults()
 	if spec.Stream == "" || spec.Durable == "" {
@@ -296,8 +306,10 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(spanAttrs(msg.Subject(), e.ID)...))
 	defer span.End()
-	hctx, cancel := context.WithTimeout(ctx, s.spec.AckWait)
+	hctx, cancel := context.WithTimeout(ctx, s.spec.HandlerTimeout)
+	stopBeat := s.inProgress(msg)
 	err = call(hctx, s.h, e)
+	stopBeat()
 	cancel()
 	s.count(err)
 
@@ -332,6 +344,31 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.WarnContext(ctx, "nak", "err", err)
 		}
+	}
+}
+
+// inProgress tells the server every AckWait/3 that msg is still being handled, until the
+// returned stop is called, so a handler may outlive AckWait without a second delivery.
+func (s *Subscription) inProgress(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(max(s.spec.AckWait/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress() // a lost one only risks a harmless second delivery
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
 

@@ -36,7 +36,9 @@ type Options struct {
 	// Concurrency is how many commands each command consumer handles at once (default 4);
 	// commands of one order serialize on its reservation row.
 	Concurrency int
-	// AckWait of the command consumers (default 90s: longer than the largest latency fault).
+	// AckWait is how long one command may take (the broker's HandlerTimeout; default 90s:
+	// longer than the largest latency fault). A message held by a process that died is
+	// delivered again after the broker's AckWait (10 s), not after this.
 	AckWait time.Duration
 	// PollEvery is how often the stored faults are read (default 1s).
 	PollEvery time.Duration
@@ -119,7 +121,7 @@ func (r *Runner) commandSpecs() []broker.ConsumerSpec {
 	var out []broker.ConsumerSpec
 	for _, s := range []Spec{r.opts.Forward, r.opts.Compensations} {
 		out = append(out, broker.ConsumerSpec{Stream: s.Stream, Durable: s.Durable, Subjects: s.Subjects,
-			Concurrency: r.opts.Concurrency, AckWait: r.opts.AckWait, DeliverNew: r.opts.DeliverNew})
+			Concurrency: r.opts.Concurrency, HandlerTimeout: r.opts.AckWait, DeliverNew: r.opts.DeliverNew})
 	}
 	return out
 }

@@ -32,8 +32,9 @@ type Options struct {
 	// Concurrency is how many commands each consumer handles at once (default 4). Commands
 	// of one order serialize on its payment row, so order between them does not matter.
 	Concurrency int
-	// AckWait is how long one command may take before it is redelivered (default 30s: the
-	// largest injected latency, 20 s, plus the handling; orders' backoff cap is no shorter).
+	// AckWait is how long one command may take (the broker's HandlerTimeout; default 30s:
+	// the largest injected latency, 20 s, plus the handling). A message held by a process
+	// that died is delivered again after the broker's AckWait (10 s), not after this.
 	AckWait time.Duration
 	// DeliverNew makes newly created consumers start at the end of the stream (tests).
 	DeliverNew bool
@@ -141,12 +142,12 @@ func (g *Group) control(ctx context.Context) {
 
 func (g *Group) spec(verb, subject string) broker.ConsumerSpec {
 	return broker.ConsumerSpec{
-		Stream:      g.opts.Stream,
-		Durable:     g.opts.DurablePrefix + "-" + verb,
-		Subjects:    []string{subject},
-		Concurrency: g.opts.Concurrency,
-		AckWait:     g.opts.AckWait,
-		DeliverNew:  g.opts.DeliverNew,
+		Stream:         g.opts.Stream,
+		Durable:        g.opts.DurablePrefix + "-" + verb,
+		Subjects:       []string{subject},
+		Concurrency:    g.opts.Concurrency,
+		HandlerTimeout: g.opts.AckWait,
+		DeliverNew:     g.opts.DeliverNew,
 	}
 }
 
