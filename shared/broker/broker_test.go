@@ -63,7 +63,13 @@ func (f fixture) consume(t *testing.T, spec broker.ConsumerSpec, h broker.Handle
 	spec.Stream = natstest.StreamName("users")
 	spec.Durable = natstest.Durable(t, f.c, natstest.StreamName("users"), "bt")
 	spec.Subjects = []string{f.subject}
-	sub, err := f.c.Consume(context.Background(), spec, h)
+	return startConsumer(t, f.c, spec, h)
+}
+
+// startConsumer runs spec as it is and stops it when the test ends.
+func startConsumer(t *testing.T, c *broker.Conn, spec broker.ConsumerSpec, h broker.Handler) *broker.Subscription {
+	t.Helper()
+	sub, err := c.Consume(context.Background(), spec, h)
 	if err != nil {
 		t.Fatalf("Consume: %v", err)
 	}
@@ -403,17 +409,14 @@ func TestPermanent(t *testing.T) {
 	}
 }
 
-// TestLostDeliveriesDoNotDeadLetter: a message whose deliveries were lost (fetched by a
-// process that died before acknowledging, as a crash or a kill does) is still handled once a
-// consumer runs, however often it was delivered before; only failed handler runs count
-// towards MaxDeliver.
-func TestLostDeliveriesDoNotDeadLetter(t *testing.T) {
-	f := setup(t)
+// loseDeliveries publishes one event and lets n "processes" take it and die (no ack, no
+// nak) on a consumer durable with ackWait, as a crash or a kill does; it returns the spec
+// to consume the durable with.
+func (f fixture) loseDeliveries(t *testing.T, name string, ackWait time.Duration, n int) (broker.ConsumerSpec, events.Envelope) {
+	t.Helper()
 	ctx := context.Background()
 	stream := natstest.StreamName("users")
-	durable := natstest.Durable(t, f.c, stream, "lost")
-	const ackWait = 100 * time.Millisecond
-	const lost = 8 // more than MaxDeliver
+	durable := natstest.Durable(t, f.c, stream, name)
 	cons, err := f.c.JetStream().CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable: durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
 		MaxDeliver: -1, FilterSubject: f.subject,
@@ -425,39 +428,36 @@ func TestLostDeliveriesDoNotDeadLetter(t *testing.T) {
 	if err := f.c.Publish(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	for i := range lost {
-		// A "process" takes the message and dies: no ack, no nak.
+	for i := range n {
 		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
+		got := 0
 		for range b.Messages() {
-			n++
+			got++
 		}
-		if n != 1 {
-			t.Fatalf("fetch %d: %d messages, want 1", i+1, n)
+		if got != 1 {
+			t.Fatalf("fetch %d: %d messages, want 1", i+1, got)
 		}
 		time.Sleep(2 * ackWait)
 	}
+	return broker.ConsumerSpec{Stream: stream, Durable: durable, Subjects: []string{f.subject}, AckWait: ackWait}, e
+}
+
+// TestLostDeliveriesDoNotDeadLetter: a message whose deliveries were lost (fetched by a
+// process that died before acknowledging, as a crash or a kill does) is still handled once a
+// consumer runs, however often it was delivered before; only failed handler runs count
+// towards MaxDeliver.
+func TestLostDeliveriesDoNotDeadLetter(t *testing.T) {
+	f := setup(t)
+	spec, e := f.loseDeliveries(t, "lost", 100*time.Millisecond, 8) // more than MaxDeliver
+	spec.MaxDeliver, spec.Backoff = 3, []time.Duration{20 * time.Millisecond}
 	rec := newRecorder()
-	sub, err := f.c.Consume(ctx, broker.ConsumerSpec{
-		Stream: stream, Durable: durable, Subjects: []string{f.subject},
-		MaxDeliver: 3, AckWait: ackWait, Backoff: []time.Duration{20 * time.Millisecond},
-	}, func(ctx context.Context, e events.Envelope) error {
+	startConsumer(t, f.c, spec, func(ctx context.Context, e events.Envelope) error {
 		rec.add(e.ID)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := sub.Stop(sctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	}()
 	if diff := cmp.Diff(rec.wait(t, 1), []string{e.ID}); diff != "" {
 		t.Errorf("handled (-got +want):\n%s", diff)
 	}
@@ -470,51 +470,14 @@ func TestLostDeliveriesDoNotDeadLetter(t *testing.T) {
 // reporting a failure (it kills the process, say) is dead-lettered on the next delivery.
 func TestDeliveryLimit(t *testing.T) {
 	f := setup(t)
-	ctx := context.Background()
-	stream := natstest.StreamName("users")
-	durable := natstest.Durable(t, f.c, stream, "limit")
-	const ackWait = 100 * time.Millisecond
-	cons, err := f.c.JetStream().CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable: durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
-		MaxDeliver: -1, FilterSubject: f.subject,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.c.Publish(ctx, f.event(t, ctx, "a1", 1)); err != nil {
-		t.Fatal(err)
-	}
 	const limit = 3
-	for range limit {
-		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range b.Messages() {
-		}
-		time.Sleep(2 * ackWait)
-	}
-	calls := 0
-	var mu sync.Mutex
-	sub, err := f.c.Consume(ctx, broker.ConsumerSpec{
-		Stream: stream, Durable: durable, Subjects: []string{f.subject},
-		MaxDeliver: 2, DeliveryLimit: limit, AckWait: ackWait,
-	}, func(ctx context.Context, e events.Envelope) error {
-		mu.Lock()
-		calls++
-		mu.Unlock()
+	spec, _ := f.loseDeliveries(t, "limit", 100*time.Millisecond, limit)
+	spec.MaxDeliver, spec.DeliveryLimit = 2, limit
+	rec := newRecorder()
+	startConsumer(t, f.c, spec, func(ctx context.Context, e events.Envelope) error {
+		rec.add(e.ID)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := sub.Stop(sctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	}()
 	dl := waitDeadLetters(t, f, 1)
 	if len(dl) != 1 {
 		t.Fatalf("dead letters = %d, want 1", len(dl))
@@ -523,10 +486,8 @@ func TestDeliveryLimit(t *testing.T) {
 	if diff := cmp.Diff(got, []string{"exceeded max deliveries", "4"}); diff != "" {
 		t.Errorf("dead letter reason, deliveries (-got +want):\n%s", diff)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if calls != 0 {
-		t.Errorf("handler calls = %d, want 0", calls)
+	if n := len(rec.get()); n != 0 {
+		t.Errorf("handler calls = %d, want 0", n)
 	}
 }
 
@@ -540,22 +501,11 @@ func TestLongHandlerIsNotRedelivered(t *testing.T) {
 	const ackWait = 300 * time.Millisecond
 	spec := broker.ConsumerSpec{Stream: natstest.StreamName("users"), Subjects: []string{f.subject},
 		Durable: natstest.Durable(t, f.c, natstest.StreamName("users"), "long"), AckWait: ackWait, HandlerTimeout: 10 * time.Second}
-	h := func(ctx context.Context, e events.Envelope) error {
-		rec.add(e.ID)
-		time.Sleep(5 * ackWait)
-		return nil
-	}
 	for range 2 { // two processes of one service
-		sub, err := f.c.Consume(ctx, spec, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := sub.Stop(sctx); err != nil {
-				t.Errorf("Stop: %v", err)
-			}
+		startConsumer(t, f.c, spec, func(ctx context.Context, e events.Envelope) error {
+			rec.add(e.ID)
+			time.Sleep(5 * ackWait)
+			return nil
 		})
 	}
 	e := f.event(t, ctx, "a1", 1)

@@ -114,14 +114,8 @@ ON CONFLICT (product_id) DO UPDATE SET initial = $2, restocked = $3, reserved = 
 func (s *Store) Product(ctx context.Context, productID string, claim *inventory.InboxClaim, fn inventory.ProductFunc) (inventory.Stock, error) {
 	var out inventory.Stock
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if claim != nil {
-			first, err := pginbox.Claim(ctx, tx, claim.Consumer, claim.Event)
-			if err != nil {
-				return err
-			}
-			if !first {
-				return nil
-			}
+		if seen, err := claimed(ctx, tx, claim); err != nil || seen {
+			return err
 		}
 		var cur *inventory.Stock
 		st, err := scanStock(tx.QueryRow(ctx, `SELECT `+stockColumns+` FROM stock WHERE product_id = $1 FOR UPDATE`, productID))
@@ -247,14 +241,8 @@ func (o *orderTx) Save(ctx context.Context, r inventory.Reservation, stocks []in
 // Order implements inventory.Store.
 func (s *Store) Order(ctx context.Context, orderID, newID string, claim *inventory.InboxClaim, fn inventory.OrderFunc) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if claim != nil {
-			first, err := pginbox.Claim(ctx, tx, claim.Consumer, claim.Event)
-			if err != nil {
-				return err
-			}
-			if !first {
-				return nil
-			}
+		if seen, err := claimed(ctx, tx, claim); err != nil || seen {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO reservations (order_id, id) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING`,
 			orderID, newID); err != nil {
@@ -267,6 +255,16 @@ func (s *Store) Order(ctx context.Context, orderID, newID string, claim *invento
 		}
 		return fn(ctx, &orderTx{tx: tx, r: r})
 	})
+}
+
+// claimed claims claim's event in the inbox within tx and reports whether it had been
+// claimed before (nothing to do). A nil claim claims nothing.
+func claimed(ctx context.Context, tx pgx.Tx, claim *inventory.InboxClaim) (bool, error) {
+	if claim == nil {
+		return false, nil
+	}
+	first, err := pginbox.Claim(ctx, tx, claim.Consumer, claim.Event)
+	return !first, err
 }
 
 // ExpireOne implements inventory.Store.
