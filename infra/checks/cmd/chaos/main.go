@@ -334,6 +334,7 @@ func schedule(ctx context.Context, cfg config, rep *Report, up *uptimes, logf fu
 	services := []string{"inventory", "orders", "payments"}
 	var outage sync.WaitGroup
 	outageOn := false
+	fullOutage := false
 	var mu sync.Mutex
 	defer outage.Wait()
 	for {
@@ -381,6 +382,11 @@ func schedule(ctx context.Context, cfg config, rep *Report, up *uptimes, logf fu
 				continue
 			}
 			d := time.Duration(float64(cfg.maxOutage) * (0.25 + 0.75*rng.Float64())).Round(time.Second)
+			if !fullOutage {
+				// The first outage lasts the whole -max-outage (the 60 s broker
+				// outage); later ones 25-100 % of it.
+				d, fullOutage = cfg.maxOutage, true
+			}
 			outage.Add(1)
 			go func() {
 				defer outage.Done()
