@@ -286,6 +286,7 @@ type Store struct {
 	policy   outbox.Policy
 	lastScan time.Time
 	retry    map[any]time.Time // held documents known to this Store, by next try
+	queue    []queued          // what the last scan found and no drain has taken yet
 }
 
 var _ outbox.Operator = (*Store)(nil)
@@ -406,40 +407,63 @@ type doc struct {
 	N      int       `bson:"_outboxN"`
 }
 
-// candidates returns ids of documents that may have events to hand out: the hinted ones
-// and those whose retry time has come; the result of a scan when following writes is off,
-// or when there are no hints and a scan is due. Called with s.mu held.
+// queued is a document a scan found with pending events, not yet handed to a drain.
+type queued struct {
+	id any
+	n  int // its pending events at the scan
+}
+
+// candidates returns ids of documents that may have events to hand out, about limit
+// events' worth: those whose retry time has come, the hinted ones (WithFollowWrites), then
+// those left over from the last scan; it scans only when none of these is left (and, when
+// following writes, a scan is due). A scan reads every document with pending events (the
+// whole collection on FerretDB v1), so its result serves the drains that follow until
+// they have taken every document it found, instead of scanning again for each batch
+// (drains reread each document under its lock anyway). Called with s.mu held.
 func (s *Store) candidates(ctx context.Context, limit int) ([]any, error) {
 	now := time.Now()
 	var ids []any
 	seen := map[any]bool{}
-	add := func(id any) {
+	events := 0
+	add := func(id any, n int) {
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
+			events += n
 		}
 	}
 	for id, at := range s.retry {
 		if !at.After(now) && len(ids) < limit {
-			add(id)
+			add(id, 1)
 			delete(s.retry, id)
 		}
 	}
+	hinted := false
 	if s.follow {
 	hints:
 		for len(ids) < limit {
 			select {
 			case id := <-s.hints:
-				add(id)
+				add(id, 1)
+				hinted = true
 			default:
 				break hints
 			}
 		}
-		if len(ids) > 0 || now.Sub(s.lastScan) < s.scan {
-			return ids, nil
-		}
-		s.lastScan = now
 	}
+	take := func() {
+		for len(s.queue) > 0 && len(ids) < limit && events < limit {
+			add(s.queue[0].id, s.queue[0].n)
+			s.queue = s.queue[1:]
+		}
+	}
+	// Documents due for a retry do not hold the scan back: with no retry delay, one
+	// failing document would otherwise be all a drain ever looks at.
+	if hinted || len(s.queue) > 0 || (s.follow && now.Sub(s.lastScan) < s.scan) {
+		take()
+		return ids, nil
+	}
+	s.lastScan = now
 	cur, err := s.coll.Find(ctx, bson.M{FieldCount: bson.M{"$gt": 0}},
 		options.Find().SetProjection(bson.M{"_id": 1, FieldEvents: 1}))
 	if err != nil {
@@ -449,24 +473,16 @@ func (s *Store) candidates(ctx context.Context, limit int) ([]any, error) {
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("outbox drain: find pending: %w", err)
 	}
-	// Lock and read only as many documents as the limit needs (their events as scanned;
-	// a writer may add more before the lock).
-	events := len(ids)
 	for _, d := range docs {
-		if len(ids) >= limit || events >= limit {
-			break
-		}
 		if len(d.Events) > 0 && d.Events[0].held(now) {
 			if d.Events[0].Parked.IsZero() {
 				s.retry[d.ID] = d.Events[0].Next
 			}
 			continue
 		}
-		if !seen[d.ID] {
-			events += len(d.Events)
-		}
-		add(d.ID)
+		s.queue = append(s.queue, queued{id: d.ID, n: len(d.Events)})
 	}
+	take()
 	return ids, nil
 }
 
@@ -807,6 +823,9 @@ func (s *Store) Wait(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	s.mu.Lock()
+	if len(s.queue) > 0 {
+		d = 0 // the last scan found more than the drains have taken
+	}
 	if s.follow {
 		d = min(d, s.scan-time.Since(s.lastScan))
 	}
