@@ -440,7 +440,9 @@ SELECT count(*) FROM r, LATERAL (SELECT pg_notify('`+Channel+`', current_schema(
 }
 
 // Prune implements outbox.Operator: it deletes rows published more than retention ago,
-// batch rows per statement, until none is left, and returns how many it deleted.
+// batch rows per statement, until none is left, and returns how many it deleted. Drain
+// deletes what it publishes, so only rows marked published by earlier versions (a table
+// upgraded in place) are left for it.
 func (s *Store) Prune(ctx context.Context, retention time.Duration, batch int) (int, error) {
 	if _, err := s.upgrade(ctx); err != nil {
 		return 0, err
