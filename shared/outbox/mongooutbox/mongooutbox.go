@@ -286,7 +286,7 @@ type Store struct {
 	policy   outbox.Policy
 	lastScan time.Time
 	retry    map[any]time.Time // held documents known to this Store, by next try
-	byAgg    map[string]any    // the drain's documents by aggregate (InOrder's key)
+	queue    []queued          // what the last scan found and no drain has taken yet
 }
 
 var _ outbox.Operator = (*Store)(nil)
@@ -356,15 +356,20 @@ func (s *Store) lockDoc(ctx context.Context, id any, wait bool) (heldLock, error
 	if s.local == nil {
 		return lock(ctx, s.coll, id, wait)
 	}
-	h := fnv.New32a()
-	_, _ = fmt.Fprint(h, id)
-	m := &s.local.m[h.Sum32()%uint32(len(s.local.m))]
+	m := s.stripe(id)
 	if wait {
 		m.Lock()
 	} else if !m.TryLock() {
 		return heldLock{}, errLocked
 	}
 	return heldLock{unlock: m.Unlock, valid: func(context.Context) bool { return true }}, nil
+}
+
+// stripe is the in-process lock of document id (WithLocalLock).
+func (s *Store) stripe(id any) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = fmt.Fprint(h, id)
+	return &s.local.m[h.Sum32()%uint32(len(s.local.m))]
 }
 
 // Write runs write, the caller's update of document id, under the document's outbox lock
@@ -402,40 +407,63 @@ type doc struct {
 	N      int       `bson:"_outboxN"`
 }
 
-// candidates returns ids of documents that may have events to hand out: the hinted ones
-// and those whose retry time has come; the result of a scan when following writes is off,
-// or when there are no hints and a scan is due. Called with s.mu held.
+// queued is a document a scan found with pending events, not yet handed to a drain.
+type queued struct {
+	id any
+	n  int // its pending events at the scan
+}
+
+// candidates returns ids of documents that may have events to hand out, about limit
+// events' worth: those whose retry time has come, the hinted ones (WithFollowWrites), then
+// those left over from the last scan; it scans only when none of these is left (and, when
+// following writes, a scan is due). A scan reads every document with pending events (the
+// whole collection on FerretDB v1), so its result serves the drains that follow until
+// they have taken every document it found, instead of scanning again for each batch
+// (drains reread each document under its lock anyway). Called with s.mu held.
 func (s *Store) candidates(ctx context.Context, limit int) ([]any, error) {
 	now := time.Now()
 	var ids []any
 	seen := map[any]bool{}
-	add := func(id any) {
+	events := 0
+	add := func(id any, n int) {
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
+			events += n
 		}
 	}
 	for id, at := range s.retry {
 		if !at.After(now) && len(ids) < limit {
-			add(id)
+			add(id, 1)
 			delete(s.retry, id)
 		}
 	}
+	hinted := false
 	if s.follow {
 	hints:
 		for len(ids) < limit {
 			select {
 			case id := <-s.hints:
-				add(id)
+				add(id, 1)
+				hinted = true
 			default:
 				break hints
 			}
 		}
-		if len(ids) > 0 || now.Sub(s.lastScan) < s.scan {
-			return ids, nil
-		}
-		s.lastScan = now
 	}
+	take := func() {
+		for len(s.queue) > 0 && len(ids) < limit && events < limit {
+			add(s.queue[0].id, s.queue[0].n)
+			s.queue = s.queue[1:]
+		}
+	}
+	// Documents due for a retry do not hold the scan back: with no retry delay, one
+	// failing document would otherwise be all a drain ever looks at.
+	if hinted || len(s.queue) > 0 || (s.follow && now.Sub(s.lastScan) < s.scan) {
+		take()
+		return ids, nil
+	}
+	s.lastScan = now
 	cur, err := s.coll.Find(ctx, bson.M{FieldCount: bson.M{"$gt": 0}},
 		options.Find().SetProjection(bson.M{"_id": 1, FieldEvents: 1}))
 	if err != nil {
@@ -446,162 +474,344 @@ func (s *Store) candidates(ctx context.Context, limit int) ([]any, error) {
 		return nil, fmt.Errorf("outbox drain: find pending: %w", err)
 	}
 	for _, d := range docs {
-		if len(ids) >= limit {
-			break
-		}
 		if len(d.Events) > 0 && d.Events[0].held(now) {
 			if d.Events[0].Parked.IsZero() {
 				s.retry[d.ID] = d.Events[0].Next
 			}
 			continue
 		}
-		add(d.ID)
+		s.queue = append(s.queue, queued{id: d.ID, n: len(d.Events)})
 	}
+	take()
 	return ids, nil
 }
 
-// Drain implements outbox.Store. For each candidate document whose lock it gets
-// (documents locked by a writer or another relay are left for the next drain) it rereads
-// the pending events, publishes them in array order until one fails or is held (parked,
-// or waiting for its retry time), and removes the published ones before releasing the
-// lock; failures are then recorded on their elements (outbox.Policy). If the relay dies
-// before the removal, the events stay and are published again (a lock document expires
-// after 10s). The removal is fenced: a relay whose lock is no longer its own (it stalled
-// past the TTL, its renewals failing) does not write, and its events are published again.
+// Drain implements outbox.Store, a batch of documents at a time, in a fixed number of
+// round trips however many documents and events the batch holds:
+//
+//  1. it takes the outbox locks of the candidate documents (one insert of lock documents;
+//     documents locked by a writer or another relay are left for the next drain);
+//  2. it rereads the locked documents (lone _id reads, the filter FerretDB v1 pushes down,
+//     issued concurrently);
+//  3. it hands out up to limit events, spread over the documents (each document's oldest
+//     first, a round of one event per document at a time, so the window holds as many
+//     aggregates as the batch has documents), stopping at a document's first held event
+//     (parked, or waiting for its retry time), and publishes them through the relay's
+//     window (outbox.InOrder.PublishAll: in order per aggregate);
+//  4. it checks its locks are still its own, and removes the published events of every
+//     document and records the failures (outbox.Policy) in one unordered bulk write;
+//  5. it releases the locks (one delete).
+//
+// If the relay dies before the removal, the events stay and are published again (a lock
+// document expires after 10s). The removal is fenced: a relay whose lock is no longer its
+// own (it stalled past the TTL, its renewals failing) does not write, and its events are
+// published again.
 func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ids, err := s.candidates(ctx, limit)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	l, err := s.lockDocs(ctx, ids)
 	if err != nil {
 		return 0, err
 	}
-	sent := 0
-	var pub outbox.InOrder
-	var firstErr error
-	s.byAgg = map[string]any{}
+	defer l.unlock()
 	for _, id := range ids {
-		if sent >= limit {
-			s.retry[id] = time.Time{} // look again next drain
-			continue
-		}
-		n, err := s.drainDoc(ctx, id, limit-sent, publish, &pub)
-		sent += n
-		if ctx.Err() != nil {
-			return sent, ctx.Err()
-		}
-		if err != nil && firstErr == nil {
-			firstErr = err
+		if !l.held[id] {
+			s.retry[id] = time.Time{} // locked by a writer or another relay: next drain
 		}
 	}
-	for _, f := range pub.Failures() {
-		if err := s.recordFailure(ctx, f); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if firstErr == nil {
-		firstErr = pub.Err()
-	}
-	return sent, firstErr
-}
-
-func (s *Store) drainDoc(ctx context.Context, id any, limit int, publish func(context.Context, events.Envelope) error, pub *outbox.InOrder) (int, error) {
-	l, err := s.lockDoc(ctx, id, false)
-	if errors.Is(err, errLocked) {
-		s.retry[id] = time.Time{}
-		return 0, nil
-	}
+	docs, err := s.readDocs(ctx, l.ids)
 	if err != nil {
 		return 0, err
 	}
-	defer l.unlock()
-	var d doc
-	err = s.coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{FieldEvents: 1, FieldCount: 1})).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("outbox drain: read %v: %w", id, err)
-	}
-	agg := fmt.Sprint(id)
-	s.byAgg[agg] = id
-	now := time.Now()
-	n := 0
-	for _, p := range d.Events {
-		if n >= limit {
-			s.retry[id] = time.Time{}
-			break
-		}
-		if p.held(now) {
-			if p.Parked.IsZero() {
-				s.retry[id] = p.Next
-			}
-			break
-		}
-		ok, err := pub.Publish(ctx, publish, agg, p.ID, p.Envelope)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			s.retry[id] = time.Time{} // a recorded failure sets the real retry time
-			break
-		}
-		n++
-	}
-	if n == 0 || ctx.Err() != nil {
-		return 0, nil
-	}
-	if !l.valid(ctx) {
-		return 0, fmt.Errorf("outbox drain: lost the lock of %v while publishing; its events are sent again", id)
-	}
-	filter := bson.M{"_id": id}
-	if s.guard {
-		// The filter on the count guards against a writer that bypassed the lock.
-		filter[FieldCount] = d.N
-	}
-	res, err := s.coll.UpdateOne(ctx, filter, bson.M{"$set": bson.M{FieldEvents: d.Events[n:], FieldCount: d.N - n}})
-	if err != nil {
-		return 0, fmt.Errorf("outbox drain: remove sent from %v: %w", id, err)
-	}
-	if res.MatchedCount != 1 {
-		return 0, fmt.Errorf("outbox drain: %v changed without its lock; events are sent again", id)
-	}
-	return n, nil
-}
 
-// recordFailure counts a failed publish on its element, under the document's lock.
-func (s *Store) recordFailure(ctx context.Context, f outbox.Failure) error {
-	d := doc{ID: s.byAgg[f.Aggregate]}
-	l, err := s.lockDoc(ctx, d.ID, true)
+	// Each document's pending events up to its first held one, document after document,
+	// up to limit: every document touched costs a read and a rewrite of the whole
+	// document on FerretDB v1, whatever the number of its events handed out.
+	now := time.Now()
+	taken := make([]int, len(docs)) // events handed out per document
+	var items []outbox.Item
+	var at []int // document of each item
+	for i, d := range docs {
+		for _, p := range d.Events {
+			if len(items) >= limit {
+				s.retry[d.ID] = time.Time{} // the limit cut it: look again next drain
+				break
+			}
+			if p.held(now) {
+				if p.Parked.IsZero() {
+					s.retry[d.ID] = p.Next
+				}
+				break
+			}
+			items = append(items, outbox.Item{Aggregate: fmt.Sprint(d.ID), ID: p.ID, Envelope: p.Envelope})
+			at = append(at, i)
+			taken[i]++
+		}
+	}
+	if len(items) == 0 {
+		return 0, nil
+	}
+
+	var pub outbox.InOrder
+	ok, err := pub.PublishAll(ctx, publish, items)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	defer l.unlock()
-	if err := s.coll.FindOne(ctx, bson.M{"_id": d.ID}, options.FindOne().SetProjection(bson.M{FieldEvents: 1, FieldCount: 1})).Decode(&d); err != nil {
-		return fmt.Errorf("outbox drain: record failure of %s: %w", f.ID, err)
+	// PublishAll publishes a prefix of each aggregate's items: the rest of an aggregate
+	// stops at its first failure.
+	sent := make([]int, len(docs)) // published prefix per document
+	for j, i := range at {
+		if ok[j] {
+			sent[i]++
+		}
 	}
-	for i := range d.Events {
-		p := &d.Events[i]
-		if p.ID != f.ID {
+	// Failures are recorded on their elements in the same write that removes the document's
+	// published events; the failed event is the first one left.
+	failed := map[int]outbox.Failure{}
+	for _, f := range pub.Failures() {
+		for j, it := range items {
+			if it.ID == f.ID {
+				failed[at[j]] = f
+				break
+			}
+		}
+	}
+	var models []mongo.WriteModel
+	var written []int
+	for i := range docs {
+		f, fails := failed[i]
+		if sent[i] == 0 && !fails {
+			if taken[i] > 0 {
+				s.retry[docs[i].ID] = time.Time{}
+			}
 			continue
 		}
-		p.Attempts++
-		p.Error = f.Err.Error()
-		p.Next = time.Now().Add(s.policy.Delay(p.Attempts)).UTC()
-		if s.policy.Parks(p.Attempts) {
-			p.Parked = time.Now().UTC()
-		} else {
-			s.retry[d.ID] = p.Next
+		d := docs[i]
+		rest := slices.Clone(d.Events[sent[i]:])
+		if fails && len(rest) > 0 && rest[0].ID == f.ID {
+			p := &rest[0]
+			p.Attempts++
+			p.Error = f.Err.Error()
+			p.Next = time.Now().Add(s.policy.Delay(p.Attempts)).UTC()
+			if s.policy.Parks(p.Attempts) {
+				p.Parked = time.Now().UTC()
+			} else {
+				s.retry[d.ID] = p.Next
+			}
+		} else if fails {
+			s.retry[d.ID] = time.Time{}
 		}
 		filter := bson.M{"_id": d.ID}
 		if s.guard {
+			// The filter on the count guards against a writer that bypassed the lock.
 			filter[FieldCount] = d.N
 		}
-		if _, err := s.coll.UpdateOne(ctx, filter, bson.M{"$set": bson.M{FieldEvents: d.Events}}); err != nil {
-			return fmt.Errorf("outbox drain: record failure of %s: %w", f.ID, err)
-		}
-		return nil
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).
+			SetUpdate(bson.M{"$set": bson.M{FieldEvents: rest, FieldCount: d.N - sent[i]}}))
+		written = append(written, i)
 	}
-	return nil
+	if len(models) == 0 || ctx.Err() != nil {
+		return 0, pub.Err()
+	}
+	if !l.valid(ctx) {
+		return 0, fmt.Errorf("outbox drain: lost the lock of %d documents while publishing; their events are sent again", len(written))
+	}
+	res, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err != nil {
+		return 0, fmt.Errorf("outbox drain: remove sent from %d documents: %w", len(models), err)
+	}
+	total := 0
+	for _, i := range written {
+		total += sent[i]
+	}
+	if res.MatchedCount != int64(len(models)) {
+		for _, i := range written {
+			s.retry[docs[i].ID] = time.Time{}
+		}
+		return 0, fmt.Errorf("outbox drain: %d of %d documents changed without their lock; their events are sent again", int64(len(models))-res.MatchedCount, len(models))
+	}
+	return total, pub.Err()
+}
+
+// readDocs rereads the pending events of ids (held under their locks), a few lone _id
+// reads at a time; documents that no longer exist are left out.
+func (s *Store) readDocs(ctx context.Context, ids []any) ([]doc, error) {
+	docs := make([]doc, len(ids))
+	found := make([]bool, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := s.coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{FieldEvents: 1, FieldCount: 1})).Decode(&docs[i])
+			switch {
+			case errors.Is(err, mongo.ErrNoDocuments):
+			case err != nil:
+				errs[i] = fmt.Errorf("outbox drain: read %v: %w", id, err)
+			default:
+				found[i] = true
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := docs[:0]
+	for i := range docs {
+		if found[i] {
+			out = append(out, docs[i])
+		}
+	}
+	return out, nil
+}
+
+// heldLocks is the outbox locks of the documents a drain holds.
+type heldLocks struct {
+	ids    []any        // locked, in the order asked
+	held   map[any]bool // the same, as a set
+	unlock func()
+	// valid reports whether every lock is still this holder's, right before a write that
+	// must not run without them (the fence against a holder that stalled past the TTL).
+	valid func(ctx context.Context) bool
+}
+
+// lockDocs takes, without waiting, the outbox locks of those of ids no one else holds.
+func (s *Store) lockDocs(ctx context.Context, ids []any) (heldLocks, error) {
+	if s.local != nil {
+		return s.lockLocal(ids), nil
+	}
+	lc := locks(s.coll)
+	token := uuid.NewString()
+	now := time.Now()
+	docs := make([]any, len(ids))
+	for i, id := range ids {
+		docs[i] = bson.M{"_id": id, "token": token, "until": now.Add(lockTTL)}
+	}
+	taken := make([]bool, len(ids))
+	for i := range taken {
+		taken[i] = true
+	}
+	_, err := lc.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	switch {
+	case err == nil:
+	case errors.As(err, &bwe) && bwe.WriteConcernError == nil:
+		var busy []any
+		for _, we := range bwe.WriteErrors {
+			if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(ids) {
+				s.releaseLocks(ctx, lc, ids, token)
+				return heldLocks{}, fmt.Errorf("outbox: lock %v: %w", ids[max(we.Index, 0)%len(ids)], we)
+			}
+			taken[we.Index] = false
+			busy = append(busy, ids[we.Index])
+		}
+		// A holder that died leaves an expired lock behind: clear it for the next drain.
+		if _, err := lc.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": busy}, "until": bson.M{"$lt": now}}); err != nil {
+			s.releaseLocks(ctx, lc, ids, token)
+			return heldLocks{}, fmt.Errorf("outbox: clear expired locks: %w", err)
+		}
+	default:
+		s.releaseLocks(ctx, lc, ids, token)
+		return heldLocks{}, fmt.Errorf("outbox: lock %d documents: %w", len(ids), err)
+	}
+	h := heldLocks{held: map[any]bool{}}
+	for i, id := range ids {
+		if taken[i] {
+			h.ids = append(h.ids, id)
+			h.held[id] = true
+		}
+	}
+	if len(h.ids) == 0 {
+		h.unlock = func() {}
+		h.valid = func(context.Context) bool { return true }
+		return h, nil
+	}
+	// Renew every lockTTL/3 while held, so a slow drain keeps its locks.
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(lockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTTL/3)
+				_, _ = lc.UpdateMany(rctx, bson.M{"_id": bson.M{"$in": h.ids}, "token": token}, bson.M{"$set": bson.M{"until": time.Now().Add(lockTTL)}})
+				cancel()
+			}
+		}
+	}()
+	h.unlock = func() {
+		close(stop)
+		<-done
+		s.releaseLocks(ctx, lc, h.ids, token)
+	}
+	h.valid = func(ctx context.Context) bool {
+		cur, err := lc.Find(ctx, bson.M{"_id": bson.M{"$in": h.ids}})
+		if err != nil {
+			return false
+		}
+		var ls []struct {
+			Token string    `bson:"token"`
+			Until time.Time `bson:"until"`
+		}
+		if err := cur.All(ctx, &ls); err != nil || len(ls) != len(h.ids) {
+			return false
+		}
+		for _, l := range ls {
+			if l.Token != token || time.Until(l.Until) <= lockTTL/5 {
+				return false
+			}
+		}
+		return true
+	}
+	return h, nil
+}
+
+// releaseLocks deletes the lock documents of ids that carry token.
+func (s *Store) releaseLocks(ctx context.Context, lc *mongo.Collection, ids []any, token string) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = lc.DeleteMany(uctx, bson.M{"_id": bson.M{"$in": ids}, "token": token})
+}
+
+// lockLocal takes the in-process locks of ids without waiting; documents sharing a lock
+// stripe share the one taken.
+func (s *Store) lockLocal(ids []any) heldLocks {
+	h := heldLocks{held: map[any]bool{}, valid: func(context.Context) bool { return true }}
+	stripes := map[*sync.Mutex]bool{}
+	var mine []*sync.Mutex
+	for _, id := range ids {
+		m := s.stripe(id)
+		got, tried := stripes[m]
+		if !tried {
+			got = m.TryLock()
+			stripes[m] = got
+			if got {
+				mine = append(mine, m)
+			}
+		}
+		if got {
+			h.ids = append(h.ids, id)
+			h.held[id] = true
+		}
+	}
+	h.unlock = func() {
+		for _, m := range mine {
+			m.Unlock()
+		}
+	}
+	return h
 }
 
 // Wait implements outbox.Store: it returns when this Store's Write hints new events, when
@@ -613,6 +823,9 @@ func (s *Store) Wait(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	s.mu.Lock()
+	if len(s.queue) > 0 {
+		d = 0 // the last scan found more than the drains have taken
+	}
 	if s.follow {
 		d = min(d, s.scan-time.Since(s.lastScan))
 	}

@@ -147,36 +147,14 @@ func (s *Store) upgrade(ctx context.Context) (outbox.Policy, error) {
 	return s.policy, nil
 }
 
-// Drain implements outbox.Store. In one transaction it locks up to limit pending rows in
-// seq order with FOR UPDATE SKIP LOCKED, leaving out aggregates held back by an earlier
-// row that is parked or waiting for its retry time, then leaves out rows whose aggregate
-// has an earlier pending row it did not lock (another relay holds it: the aggregate's
-// earlier pending rows are not all among the locked ones; counted per row along the
-// outbox_pending_aggregate index, so the cost follows the batch, not the backlog), publishes the rest
-// in order, skipping an aggregate's later rows after a failure, marks the published rows
-// and records the failures (outbox.Policy). If the relay dies before the commit, the rows
-// stay pending and are published again.
-func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
-	policy, err := s.upgrade(ctx)
-	if err != nil {
-		return 0, err
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("outbox drain: begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
-	// Marking rows sent need not be durable at commit: a mark lost in a crash only
-	// publishes the rows again, which at-least-once delivery allows (the broker drops the
-	// copies within its duplicate window, consumers' inboxes after it). It saves a WAL
-	// flush per drain.
-	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		return 0, fmt.Errorf("outbox drain: %w", err)
-	}
-	// held is small (the aggregates blocked by a failed event, from the outbox_held
-	// index), so the candidates are read along outbox_pending in seq order and the scan
-	// stops at the limit, whatever the backlog.
-	rows, err := tx.Query(ctx, `
+// drainSelect locks up to $1 pending rows in seq order with FOR UPDATE SKIP LOCKED, leaving
+// out aggregates held back by an earlier row that is parked or waiting for its retry time,
+// then leaves out rows whose aggregate has an earlier pending row it did not lock (another
+// relay holds it). held is small (the aggregates blocked by a failed event, from the
+// outbox_held index), so the candidates are read along outbox_pending in seq order and the
+// scan stops at the limit, whatever the backlog; the earlier pending rows are counted per
+// row along outbox_pending_aggregate, so the cost follows the batch, not the backlog.
+const drainSelect = `
 WITH held AS MATERIALIZED (
 	SELECT aggregate, min(seq) AS seq FROM outbox
 	WHERE published_at IS NULL AND (parked_at IS NOT NULL OR next_attempt_at IS NOT NULL)
@@ -195,28 +173,82 @@ WITH held AS MATERIALIZED (
 )
 SELECT r.id::text, r.aggregate, r.envelope::text, r.attempts FROM r
 WHERE (SELECT count(*) FROM outbox p WHERE p.published_at IS NULL AND p.aggregate = r.aggregate AND p.seq < r.seq) = r.before
-ORDER BY r.seq`, limit)
+ORDER BY r.seq`
+
+// Drain implements outbox.Store. In one transaction it locks and reads the rows to hand
+// out (drainSelect), publishes them in order, skipping an aggregate's later rows after a
+// failure, deletes the published rows and records the failures (outbox.Policy). If the
+// relay dies before the commit, the rows stay pending and are published again.
+//
+// Two round trips per drain: BEGIN, SET LOCAL and the select go in one batch, the delete,
+// the failures and COMMIT in another. Published rows are deleted rather than marked: an
+// UPDATE of published_at writes a whole new row version (the envelope included) and new
+// index entries to the WAL, a DELETE only a small record per row, and a published row was
+// never read again but by Prune (as the Redis and Mongo adapters already do).
+func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
+	policy, err := s.upgrade(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("outbox drain: select: %w", err)
+		return 0, err
 	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox drain: acquire: %w", err)
+	}
+	// A connection left inside the transaction (an error below) is closed by Release
+	// rather than reused; the rollback ends it first when the server is still there.
+	open := false
+	defer func() {
+		if open {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+		conn.Release()
+	}()
+
+	// Marking rows sent need not be durable at commit: a deletion lost in a crash only
+	// publishes the rows again, which at-least-once delivery allows (the broker drops the
+	// copies within its duplicate window, consumers' inboxes after it). It saves a WAL
+	// flush per drain.
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(drainSelect, limit)
+	open = true
+	br := conn.SendBatch(ctx, b)
 	type row struct {
 		id, agg, env string
 		attempts     int
 	}
 	var pending []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.agg, &r.env, &r.attempts); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("outbox drain: scan: %w", err)
+	err = func() error {
+		defer br.Close()
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
-		pending = append(pending, r)
-	}
-	if err := rows.Err(); err != nil {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.agg, &r.env, &r.attempts); err != nil {
+				rows.Close()
+				return err
+			}
+			pending = append(pending, r)
+		}
+		return rows.Err()
+	}()
+	if err != nil {
 		return 0, fmt.Errorf("outbox drain: select: %w", err)
 	}
 	if len(pending) == 0 {
-		return 0, tx.Commit(ctx)
+		if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
+			return 0, fmt.Errorf("outbox drain: commit: %w", err)
+		}
+		open = false
+		return 0, nil
 	}
 
 	var sent []string
@@ -236,10 +268,9 @@ ORDER BY r.seq`, limit)
 			sent = append(sent, r.id)
 		}
 	}
+	b = &pgx.Batch{}
 	if len(sent) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, sent); err != nil {
-			return 0, fmt.Errorf("outbox drain: mark sent: %w", err)
-		}
+		b.Queue(`DELETE FROM outbox WHERE id = ANY($1::uuid[])`, sent)
 	}
 	if fs := pub.Failures(); len(fs) > 0 {
 		ids := make([]string, len(fs))
@@ -250,18 +281,18 @@ ORDER BY r.seq`, limit)
 			n := attempts[f.ID] + 1
 			ids[i], delays[i], park[i], msgs[i] = f.ID, policy.Delay(n).Seconds(), policy.Parks(n), f.Err.Error()
 		}
-		if _, err := tx.Exec(ctx, `
+		b.Queue(`
 UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.msg,
 	next_attempt_at = now() + make_interval(secs => f.delay),
 	parked_at = CASE WHEN f.park THEN now() END
 FROM unnest($1::uuid[], $2::float8[], $3::bool[], $4::text[]) AS f(id, delay, park, msg)
-WHERE o.id = f.id`, ids, delays, park, msgs); err != nil {
-			return 0, fmt.Errorf("outbox drain: record failures: %w", err)
-		}
+WHERE o.id = f.id`, ids, delays, park, msgs)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("outbox drain: commit: %w", err)
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("outbox drain: delete sent, record failures, commit: %w", err)
 	}
+	open = false
 	return len(sent), pub.Err()
 }
 
@@ -409,7 +440,9 @@ SELECT count(*) FROM r, LATERAL (SELECT pg_notify('`+Channel+`', current_schema(
 }
 
 // Prune implements outbox.Operator: it deletes rows published more than retention ago,
-// batch rows per statement, until none is left, and returns how many it deleted.
+// batch rows per statement, until none is left, and returns how many it deleted. Drain
+// deletes what it publishes, so only rows marked published by earlier versions (a table
+// upgraded in place) are left for it.
 func (s *Store) Prune(ctx context.Context, retention time.Duration, batch int) (int, error) {
 	if _, err := s.upgrade(ctx); err != nil {
 		return 0, err

@@ -2,8 +2,11 @@ package pgoutbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"polyshop/shared/events"
@@ -52,4 +55,75 @@ ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version`, last.Subject, last.S
 			}
 		},
 	})
+}
+
+// A table an earlier version drained holds rows marked published (published_at set). After
+// the upgrade a drain hands out only the pending rows and deletes them; the rows marked
+// published stay until Prune's retention removes them.
+func TestDrainOnTableWithRowsMarkedPublished(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.Schema(t, "USERS_DATABASE_URL")
+	if err := pgoutbox.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	typ := "polyshop.users.test_upgrade.v1"
+	var evs []events.Envelope
+	for seq := int64(1); seq <= 4; seq++ {
+		e, err := events.New(ctx, typ, "u1", seq, json.RawMessage(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return pgoutbox.Add(ctx, tx, evs...) }); err != nil {
+		t.Fatal(err)
+	}
+	// What the earlier drain left: the first two marked published.
+	if _, err := pool.Exec(ctx, `UPDATE outbox SET published_at = now() - interval '1 hour' WHERE id = ANY($1::uuid[])`,
+		[]string{evs[0].ID, evs[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() []string {
+		t.Helper()
+		var ids []string
+		r, err := pool.Query(ctx, `SELECT id::text FROM outbox ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	store := pgoutbox.New(pool)
+	t.Cleanup(store.Close)
+	var handed []string
+	n, err := store.Drain(ctx, 10, func(_ context.Context, e events.Envelope) error {
+		handed = append(handed, e.ID)
+		return nil
+	})
+	steps := []struct {
+		name      string
+		got, want any
+	}{
+		{"drain count", []any{n, err}, []any{2, nil}},
+		{"handed", handed, []string{evs[2].ID, evs[3].ID}},
+		{"rows after drain", rows(), []string{evs[0].ID, evs[1].ID}},
+	}
+	if _, err := store.Prune(ctx, time.Minute, 100); err != nil {
+		t.Fatal(err)
+	}
+	steps = append(steps, struct {
+		name      string
+		got, want any
+	}{"rows after prune", rows(), []string(nil)})
+	for _, s := range steps {
+		if diff := cmp.Diff(s.got, s.want); diff != "" {
+			t.Errorf("%s (-got +want):\n%s", s.name, diff)
+		}
+	}
 }

@@ -98,10 +98,17 @@ var release = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then ret
 // failures. A relay that dies before the XDEL leaves the entries to be published again.
 func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Context, events.Envelope) error) (int, error) {
 	token := uuid.NewString()
-	ok, err := s.rdb.SetNX(ctx, s.lock, token, lockTTL).Result()
-	if err != nil {
-		return 0, fmt.Errorf("outbox drain: lock: %w", err)
+	// One round trip: the lock, the count of failure records and the first page of the
+	// stream (read before the lock is known to be ours; unused when it is not).
+	start, scanned, page := "-", 0, max(int64(limit), 100)
+	pipe := s.rdb.Pipeline()
+	lockCmd := pipe.SetNX(ctx, s.lock, token, lockTTL)
+	nFailCmd := pipe.HLen(ctx, s.failures)
+	firstPage := pipe.XRangeN(ctx, s.stream, start, "+", page)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("outbox drain: lock, failures, xrange: %w", err)
 	}
+	ok := lockCmd.Val()
 	s.mu.Lock()
 	s.busy = !ok
 	s.mu.Unlock()
@@ -117,10 +124,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	s.mu.Lock()
 	policy := s.policy
 	s.mu.Unlock()
-	nFail, err := s.rdb.HLen(ctx, s.failures).Result()
-	if err != nil {
-		return 0, fmt.Errorf("outbox drain: failures: %w", err)
-	}
+	nFail := nFailCmd.Val()
 	type entry struct {
 		id, agg, env string
 		attempts     int
@@ -128,12 +132,14 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	var cands []entry
 	held := map[string]bool{}
 	now := time.Now().UnixMilli()
-	start, scanned, page := "-", 0, max(int64(limit), 100)
 	last := ""
 	for len(cands) < limit && scanned < maxScan {
-		msgs, err := s.rdb.XRangeN(ctx, s.stream, start, "+", page).Result()
-		if err != nil {
-			return 0, fmt.Errorf("outbox drain: xrange: %w", err)
+		msgs := firstPage.Val()
+		if start != "-" {
+			var err error
+			if msgs, err = s.rdb.XRangeN(ctx, s.stream, start, "+", page).Result(); err != nil {
+				return 0, fmt.Errorf("outbox drain: xrange: %w", err)
+			}
 		}
 		if len(msgs) == 0 {
 			break
@@ -144,6 +150,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 			for i, m := range msgs {
 				ids[i] = m.ID
 			}
+			var err error
 			if recs, err = s.rdb.HMGet(ctx, s.failures, ids...).Result(); err != nil {
 				return 0, fmt.Errorf("outbox drain: failures: %w", err)
 			}
