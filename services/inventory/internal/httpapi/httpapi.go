@@ -38,7 +38,7 @@ const DefaultMaxInflight = 32
 type Option func(*API)
 
 // WithLimits sets the in-flight bound (httpx.Shed). The export (a rebuild pages through it)
-// and the operator's /faults (chaos must be able to disarm a fault under overload) stay
+// and the operator's /faults (a fault must be switchable off under overload) stay
 // outside it, as do /healthz, /readyz and /metrics.
 func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 

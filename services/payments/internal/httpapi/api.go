@@ -36,9 +36,8 @@ const DefaultMaxInflight = 32
 // Option configures an API.
 type Option func(*API)
 
-// WithLimits sets the in-flight bound (httpx.Shed). The operator's /faults (chaos must be
-// able to disarm a fault under overload) stay outside it, as do /healthz, /readyz and
-// /metrics.
+// WithLimits sets the in-flight bound (httpx.Shed). The operator's /faults (a fault must be
+// switchable off under overload) stays outside it, as do /healthz, /readyz and /metrics.
 func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
