@@ -126,8 +126,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"step_timeout", cfg.Timing.StepTimeout.String(), "saga_timeout", cfg.Timing.SagaTimeout.String(),
 		"retry_interval", cfg.Timing.RetryInterval.String(), "max_backoff", cfg.Timing.MaxBackoff.String(),
 		"timer_poll", cfg.TimerPoll.String(), "timer_batch", cfg.TimerBatch,
-		"consumer_concurrency", cfg.ConsumerConcurrency, "users_url", cfg.UsersURL, "catalog_url", cfg.CatalogURL, "max_inflight", cfg.Limits.MaxInflight, "shutdown_timeout", cfg.ShutdownTimeout.String(),
-		"log_level", cfg.LogLevel.String())
+		"consumer_concurrency", cfg.ConsumerConcurrency, "users_url", cfg.UsersURL, "catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"max_inflight", cfg.Limits.MaxInflight, "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
 	if err != nil {
