@@ -48,7 +48,9 @@ type Config struct {
 	RecentDays          int
 	StartTimeout        time.Duration
 	ShutdownTimeout     time.Duration
-	LogLevel            slog.Level
+	// Limits bound the requests served at once (ACTIVITY_MAX_INFLIGHT).
+	Limits   httpx.Limits
+	LogLevel slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -70,12 +72,16 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		RecentDays:          r.Int("ACTIVITY_RECENT_DAYS", activity.DefaultRecentDays),
 		StartTimeout:        r.Duration("ACTIVITY_START_TIMEOUT", 60*time.Second),
 		ShutdownTimeout:     r.Duration("ACTIVITY_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Limits:              httpx.Limits{MaxInflight: r.Int("ACTIVITY_MAX_INFLIGHT", httpapi.DefaultMaxInflight)},
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("ACTIVITY_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("ACTIVITY_LOG_LEVEL: %w", err)
 	}
 	if err := r.Err(); err != nil {
 		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.Limits.MaxInflight < 1 {
+		return c, errors.New("config: ACTIVITY_MAX_INFLIGHT must be 1 or more")
 	}
 	if len(c.Cassandra.Hosts) == 0 {
 		return c, errors.New("config: ACTIVITY_CASSANDRA_HOSTS: no host")
@@ -114,7 +120,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"cassandra_timeout", cfg.Cassandra.Timeout.String(),
 		"nats_url", config.Redact(cfg.NATSURL), "consumer_concurrency", cfg.ConsumerConcurrency,
 		"recent_days", cfg.RecentDays, "start_timeout", cfg.StartTimeout.String(),
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+		"max_inflight", cfg.Limits.MaxInflight, "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "activity", getenv)
 	if err != nil {
@@ -155,7 +161,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"cassandra": store.Ping,
 		"nats":      nc.Ready,
 	}}
-	api := httpapi.New(svc, log, health.Checks, reg)
+	api := httpapi.New(svc, log, health.Checks, reg, httpapi.WithLimits(cfg.Limits))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down: let the consumers finish and acknowledge what they hold; the broker

@@ -56,7 +56,9 @@ type Config struct {
 	CommandConcurrency int
 	Relays             int
 	ShutdownTimeout    time.Duration
-	LogLevel           slog.Level
+	// Limits bound the requests served at once (INVENTORY_MAX_INFLIGHT).
+	Limits   httpx.Limits
+	LogLevel slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -71,12 +73,16 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		CommandConcurrency: r.Int("INVENTORY_COMMAND_CONCURRENCY", 16),
 		Relays:             r.Int("INVENTORY_RELAYS", 4),
 		ShutdownTimeout:    r.Duration("INVENTORY_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Limits:             httpx.Limits{MaxInflight: r.Int("INVENTORY_MAX_INFLIGHT", httpapi.DefaultMaxInflight)},
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("INVENTORY_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("config: INVENTORY_LOG_LEVEL: %w", err)
 	}
 	if err := r.Err(); err != nil {
 		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.Limits.MaxInflight < 1 {
+		return c, errors.New("config: INVENTORY_MAX_INFLIGHT must be 1 or more")
 	}
 	switch {
 	case c.ReservationTTL <= 0:
@@ -108,7 +114,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"database_url", config.Redact(cfg.DatabaseURL), "nats_url", config.Redact(cfg.NATSURL),
 		"reservation_ttl", cfg.ReservationTTL.String(), "sweep_interval", cfg.SweepInterval.String(),
 		"faults_poll", cfg.FaultsPoll.String(), "command_concurrency", cfg.CommandConcurrency,
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+		"max_inflight", cfg.Limits.MaxInflight, "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
 	if err != nil {
@@ -197,7 +203,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     nc.Ready,
-	}, reg)
+	}, reg, httpapi.WithLimits(cfg.Limits))
 	// chaos: /faults/chaos and /outbox (operator routes), in the shared middleware like the API's.
 	handler := sw.Mount(api.Handler(), reg, pgchaos.OutboxStats(pool))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: nc, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))

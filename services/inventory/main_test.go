@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"polyshop/shared/config"
+	"polyshop/shared/httpx"
 	"polyshop/shared/testenv"
 )
 
@@ -41,7 +42,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{HTTPAddr: "127.0.0.1:8084", DatabaseURL: "postgres://x", NATSURL: "nats://x",
 		ReservationTTL: 15 * time.Minute, SweepInterval: 10 * time.Second, FaultsPoll: time.Second,
-		CommandConcurrency: 16, Relays: 4, ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelInfo}
+		CommandConcurrency: 16, Relays: 4, ShutdownTimeout: 10 * time.Second, LogLevel: slog.LevelInfo,
+		Limits: httpx.Limits{MaxInflight: 32}}
 	if diff := cmp.Diff(cfg, want); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
 	}
@@ -51,6 +53,31 @@ func TestLoadConfigDefaults(t *testing.T) {
 		bad["INVENTORY_DATABASE_URL"], bad["INVENTORY_NATS_URL"] = "postgres://x", "nats://x"
 		if _, err := loadConfig(config.MapGetenv(bad)); err == nil {
 			t.Errorf("loadConfig(%v) accepted", bad)
+		}
+	}
+}
+
+// The service reads INVENTORY_MAX_INFLIGHT and bounds its requests with it: with 1, a request
+// made while another is being served is refused at once with 503 and Retry-After.
+func TestRunBoundsRequestsInFlight(t *testing.T) {
+	testenv.CheckInflightBound(t, run, "INVENTORY_HTTP_ADDR", map[string]string{"INVENTORY_MAX_INFLIGHT": "1"},
+		"/stock/held-product", "/stock/other-product")
+}
+
+// A bound that is not a positive integer stops the start with an error that names it.
+func TestRunRejectsABadInflightBound(t *testing.T) {
+	for _, name := range []string{"INVENTORY_MAX_INFLIGHT"} {
+		for _, v := range []string{"0", "-1", "many"} {
+			getenv := func(k string) string {
+				if k == name {
+					return v
+				}
+				return testenv.Getenv(k)
+			}
+			err := run(context.Background(), getenv, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: run = %v, want an error naming %s", name, v, err, name)
+			}
 		}
 	}
 }

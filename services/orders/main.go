@@ -51,10 +51,12 @@ func main() {
 
 // Config is the service's configuration, read once from the environment; see README.md.
 type Config struct {
-	HTTPAddr            string        // ORDERS_HTTP_ADDR
-	DatabaseURL         string        // ORDERS_DATABASE_URL (the orders role's own database)
-	NATSURL             string        // ORDERS_NATS_URL (the orders NATS user)
-	ShutdownTimeout     time.Duration // ORDERS_SHUTDOWN_TIMEOUT
+	HTTPAddr        string        // ORDERS_HTTP_ADDR
+	DatabaseURL     string        // ORDERS_DATABASE_URL (the orders role's own database)
+	NATSURL         string        // ORDERS_NATS_URL (the orders NATS user)
+	ShutdownTimeout time.Duration // ORDERS_SHUTDOWN_TIMEOUT
+	// Limits bound the requests served at once (ORDERS_MAX_INFLIGHT).
+	Limits              httpx.Limits
 	LogLevel            slog.Level    // ORDERS_LOG_LEVEL
 	Timing              orders.Timing // ORDERS_STEP_TIMEOUT, _SAGA_TIMEOUT, _RETRY_INTERVAL, _SETTLE_RETRY, _MAX_BACKOFF
 	TimerPoll           time.Duration // ORDERS_TIMER_POLL
@@ -75,6 +77,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		DatabaseURL:     r.Required("ORDERS_DATABASE_URL"),
 		NATSURL:         r.Required("ORDERS_NATS_URL"),
 		ShutdownTimeout: r.Duration("ORDERS_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Limits:          httpx.Limits{MaxInflight: r.Int("ORDERS_MAX_INFLIGHT", httpapi.DefaultMaxInflight)},
 		Timing: orders.Timing{
 			StepTimeout:   r.Duration("ORDERS_STEP_TIMEOUT", d.StepTimeout),
 			SagaTimeout:   r.Duration("ORDERS_SAGA_TIMEOUT", d.SagaTimeout),
@@ -96,6 +99,9 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 	}
 	if err := r.Err(); err != nil {
 		return cfg, err
+	}
+	if cfg.Limits.MaxInflight < 1 {
+		return cfg, errors.New("ORDERS_MAX_INFLIGHT must be 1 or more")
 	}
 	t := cfg.Timing
 	switch {
@@ -126,7 +132,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"retry_interval", cfg.Timing.RetryInterval.String(), "settle_retry", cfg.Timing.SettleRetry.String(), "max_backoff", cfg.Timing.MaxBackoff.String(),
 		"timer_poll", cfg.TimerPoll.String(), "timer_batch", cfg.TimerBatch, "timer_rate", cfg.TimerRate,
 		"consumer_concurrency", cfg.ConsumerConcurrency, "users_url", cfg.UsersURL, "catalog_url", cfg.CatalogURL, "shutdown_timeout", cfg.ShutdownTimeout.String(),
-		"log_level", cfg.LogLevel.String())
+		"max_inflight", cfg.Limits.MaxInflight, "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
 	if err != nil {
@@ -224,7 +230,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
-	}, reg)
+	}, reg, httpapi.WithLimits(cfg.Limits))
 	// chaos: /faults/chaos and /outbox (operator routes), in the shared middleware like the
 	// API's, and the crash point between a committed POST /orders and its 202.
 	handler := sw.Mount(sw.BeforeResponse(service+"."+chaos.PlacePlaceBeforeReply, func(r *http.Request) bool {

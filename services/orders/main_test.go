@@ -28,3 +28,28 @@ func TestRunServesReadinessAndStops(t *testing.T) {
 	}
 	s.CheckNoSecrets(t, "ORDERS_DB_PASSWORD", "ORDERS_NATS_PASSWORD")
 }
+
+// The service reads ORDERS_MAX_INFLIGHT and bounds its requests with it: with 1, a request
+// made while another is being served is refused at once with 503 and Retry-After.
+func TestRunBoundsRequestsInFlight(t *testing.T) {
+	testenv.CheckInflightBound(t, run, "ORDERS_HTTP_ADDR", map[string]string{"ORDERS_MAX_INFLIGHT": "1"},
+		"/orders/00000000-0000-0000-0000-000000000001", "/orders/00000000-0000-0000-0000-000000000002")
+}
+
+// A bound that is not a positive integer stops the start with an error that names it.
+func TestRunRejectsABadInflightBound(t *testing.T) {
+	for _, name := range []string{"ORDERS_MAX_INFLIGHT"} {
+		for _, v := range []string{"0", "-1", "many"} {
+			getenv := func(k string) string {
+				if k == name {
+					return v
+				}
+				return testenv.Getenv(k)
+			}
+			err := run(context.Background(), getenv, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: run = %v, want an error naming %s", name, v, err, name)
+			}
+		}
+	}
+}

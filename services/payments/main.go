@@ -58,7 +58,9 @@ type Config struct {
 	AckWait         time.Duration // PAYMENTS_ACK_WAIT
 	FaultPoll       time.Duration // PAYMENTS_FAULT_POLL
 	ShutdownTimeout time.Duration // PAYMENTS_SHUTDOWN_TIMEOUT
-	LogLevel        slog.Level    // PAYMENTS_LOG_LEVEL
+	// Limits bound the requests served at once (PAYMENTS_MAX_INFLIGHT).
+	Limits   httpx.Limits
+	LogLevel slog.Level // PAYMENTS_LOG_LEVEL
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -72,12 +74,16 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		AckWait:         r.Duration("PAYMENTS_ACK_WAIT", 30*time.Second),
 		FaultPoll:       r.Duration("PAYMENTS_FAULT_POLL", time.Second),
 		ShutdownTimeout: r.Duration("PAYMENTS_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Limits:          httpx.Limits{MaxInflight: r.Int("PAYMENTS_MAX_INFLIGHT", httpapi.DefaultMaxInflight)},
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.String("PAYMENTS_LOG_LEVEL", "info"))); err != nil {
 		return cfg, fmt.Errorf("PAYMENTS_LOG_LEVEL: %w", err)
 	}
 	if err := r.Err(); err != nil {
 		return cfg, err
+	}
+	if cfg.Limits.MaxInflight < 1 {
+		return cfg, errors.New("PAYMENTS_MAX_INFLIGHT must be 1 or more")
 	}
 	if cfg.Concurrency < 1 {
 		return cfg, errors.New("PAYMENTS_CONCURRENCY: must be at least 1")
@@ -102,7 +108,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	log.InfoContext(ctx, "starting", "addr", cfg.HTTPAddr,
 		"database", config.Redact(cfg.DatabaseURL), "nats", config.Redact(cfg.NATSURL),
 		"concurrency", cfg.Concurrency, "ack_wait", cfg.AckWait.String(), "fault_poll", cfg.FaultPoll.String(),
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+		"max_inflight", cfg.Limits.MaxInflight, "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, service, getenv)
 	if err != nil {
@@ -192,7 +198,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     bus.Ready,
-	}, reg)
+	}, reg, httpapi.WithLimits(cfg.Limits))
 	// chaos: /faults/chaos and /outbox (operator routes), in the shared middleware like the API's.
 	handler := sw.Mount(api.Handler(), reg, pgchaos.OutboxStats(pool))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(handler, log, admin.Deps{Conn: bus, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))

@@ -50,7 +50,11 @@ type Config struct {
 	KeyPrefix       string
 	Policy          sessions.Config
 	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
+	// Limits bound the requests served at once (SESSIONS_MAX_INFLIGHT); LoginInflight the
+	// logins (SESSIONS_LOGIN_MAX_INFLIGHT), a bulkhead inside it.
+	Limits        httpx.Limits
+	LoginInflight int
+	LogLevel      slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -69,12 +73,20 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			Window:             r.Duration("SESSIONS_THROTTLE_WINDOW", d.Window),
 		},
 		ShutdownTimeout: r.Duration("SESSIONS_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Limits:          httpx.Limits{MaxInflight: r.Int("SESSIONS_MAX_INFLIGHT", httpapi.DefaultMaxInflight)},
+		LoginInflight:   r.Int("SESSIONS_LOGIN_MAX_INFLIGHT", httpapi.DefaultLoginInflight),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("SESSIONS_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("SESSIONS_LOG_LEVEL: %w", err)
 	}
 	if err := r.Err(); err != nil {
 		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.Limits.MaxInflight < 1 {
+		return c, errors.New("config: SESSIONS_MAX_INFLIGHT must be 1 or more")
+	}
+	if c.LoginInflight < 1 {
+		return c, errors.New("config: SESSIONS_LOGIN_MAX_INFLIGHT must be 1 or more")
 	}
 	if c.Policy.TTL < time.Minute || c.Policy.Window <= 0 || c.Policy.AccountMaxFailures < 1 || c.Policy.ClientMaxFailures < 1 {
 		return c, errors.New("config: SESSIONS_TTL must be at least 1m, the throttle window and limits positive")
@@ -97,7 +109,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"nats_url", config.Redact(cfg.NATSURL), "users_url", cfg.UsersURL, "key_prefix", cfg.KeyPrefix,
 		"ttl", cfg.Policy.TTL.String(), "throttle_account_max", cfg.Policy.AccountMaxFailures,
 		"throttle_client_max", cfg.Policy.ClientMaxFailures, "throttle_window", cfg.Policy.Window.String(),
-		"shutdown_timeout", cfg.ShutdownTimeout.String())
+		"max_inflight", cfg.Limits.MaxInflight, "login_max_inflight", cfg.LoginInflight, "shutdown_timeout", cfg.ShutdownTimeout.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "sessions", getenv)
 	if err != nil {
@@ -148,7 +160,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"redis": store.Ready,
 		"nats":  nc.Ready,
-	}, reg)
+	}, reg, httpapi.WithLimits(cfg.Limits), httpapi.WithLoginInflight(cfg.LoginInflight))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: obox}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// Shutdown: HTTP is down; stop the consumer after its in-flight message is acked, give

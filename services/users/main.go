@@ -51,7 +51,11 @@ type Config struct {
 	AdminEmail      string
 	AdminPassword   string
 	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
+	// HTTPLimits bound the requests served at once (USERS_MAX_INFLIGHT); HashInflight
+	// those that hash a password (USERS_HASH_MAX_INFLIGHT), a bulkhead inside it.
+	HTTPLimits   httpx.Limits
+	HashInflight int
+	LogLevel     slog.Level
 }
 
 func loadConfig(getenv config.Getenv) (Config, error) {
@@ -75,12 +79,20 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		AdminEmail:      r.String("ADMIN_EMAIL", ""),
 		AdminPassword:   r.String("ADMIN_PASSWORD", ""),
 		ShutdownTimeout: r.Duration("USERS_SHUTDOWN_TIMEOUT", 10*time.Second),
+		HTTPLimits:      httpx.Limits{MaxInflight: r.Int("USERS_MAX_INFLIGHT", httpapi.DefaultMaxInflight)},
+		HashInflight:    r.Int("USERS_HASH_MAX_INFLIGHT", httpapi.DefaultHashInflight),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("USERS_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("USERS_LOG_LEVEL: %w", err)
 	}
 	if err := r.Err(); err != nil {
 		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.HTTPLimits.MaxInflight < 1 {
+		return c, errors.New("config: USERS_MAX_INFLIGHT must be 1 or more")
+	}
+	if c.HashInflight < 1 {
+		return c, errors.New("config: USERS_HASH_MAX_INFLIGHT must be 1 or more")
 	}
 	return c, nil
 }
@@ -100,7 +112,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		"database_url", config.Redact(cfg.DatabaseURL), "nats_url", config.Redact(cfg.NATSURL),
 		"limits", cfg.Limits, "admin_email", cfg.AdminEmail, "admin_password_set", cfg.AdminPassword != "",
 		"argon2_time", cfg.Hash.Time, "argon2_memory_kib", cfg.Hash.MemoryKiB, "argon2_threads", cfg.Hash.Threads,
-		"shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
+		"max_inflight", cfg.HTTPLimits.MaxInflight, "hash_max_inflight", cfg.HashInflight, "shutdown_timeout", cfg.ShutdownTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "users", getenv)
 	if err != nil {
@@ -173,7 +185,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	api := httpapi.New(svc, log, map[string]func(context.Context) error{
 		"postgres": pool.Ping,
 		"nats":     nc.Ready,
-	}, reg)
+	}, reg, httpapi.WithLimits(cfg.HTTPLimits), httpapi.WithHashInflight(cfg.HashInflight))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(sw.Mount(api.Handler(), reg, pgchaos.OutboxStats(pool)), log, admin.Deps{Conn: nc, Outbox: obox, Stats: pgstats.Count(pool, pgstore.StatsQueries)}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// Shutdown: the HTTP server is down; give the relay a moment to publish what the last

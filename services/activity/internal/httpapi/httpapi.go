@@ -21,15 +21,34 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
 }
+
+// DefaultMaxInflight is the in-flight bound unless ACTIVITY_MAX_INFLIGHT says otherwise.
+// A feed page is one or a few single-partition reads in Cassandra, which runs on the same
+// two cores with its own request threads: 32 pages at once already queue there, and the
+// event consumer (ACTIVITY_CONSUMER_CONCURRENCY) writes through the same session.
+const DefaultMaxInflight = 32
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the in-flight bound (httpx.Shed). /healthz, /readyz and /metrics stay
+// outside it.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
 // metrics registry of /metrics (a new one when nil).
-func New(svc *activity.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *activity.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight}}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // Handler returns the complete handler: routes, health endpoints and middleware.
@@ -40,7 +59,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /activity/recent", h(a.recent))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.Standard("activity", a.log, a.reg, mux)
+	return httpx.StandardLimited("activity", a.log, a.reg, a.limits, mux)
 }
 
 // problem is the one table from domain errors to HTTP problems; anything else is a 500

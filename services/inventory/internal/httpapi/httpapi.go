@@ -25,15 +25,38 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
 }
+
+// DefaultMaxInflight is the in-flight bound unless INVENTORY_MAX_INFLIGHT says otherwise.
+// Every request waits on PostgreSQL through a pool of 16 connections (shared/pgpool) that
+// the relays and the reservation consumer share: 32 is twice what can run at once, enough
+// to keep the pool busy; beyond it a request would only queue for a connection.
+const DefaultMaxInflight = 32
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the in-flight bound (httpx.Shed). The export (a rebuild pages through it)
+// and the operator's /faults (a fault must be switchable off under overload) stay
+// outside it, as do /healthz, /readyz and /metrics.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
 // metrics registry of /metrics (a new one when nil).
-func New(svc *inventory.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *inventory.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight}}
+	for _, o := range opts {
+		o(a)
+	}
+	a.limits.Exempt = func(r *http.Request) bool {
+		return strings.HasPrefix(r.URL.Path, "/export/") || r.URL.Path == "/faults" || strings.HasPrefix(r.URL.Path, "/faults/")
+	}
+	return a
 }
 
 // Handler returns every route wrapped in the shared middleware. While the down fault is
@@ -61,7 +84,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("PUT /faults", h(a.putFaults))
 	mux.Handle("DELETE /faults", h(a.deleteFaults))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
-	return httpx.Standard("inventory", a.log, a.reg, mux)
+	return httpx.StandardLimited("inventory", a.log, a.reg, a.limits, mux)
 }
 
 type stockJSON struct {

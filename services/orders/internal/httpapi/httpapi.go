@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,15 +26,39 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
 }
+
+// DefaultMaxInflight is the in-flight bound unless ORDERS_MAX_INFLIGHT says otherwise.
+// Every request waits on PostgreSQL through a pool of 16 connections (shared/pgpool) that
+// the relays, the saga timers and the reply consumer share — a placement also on users for
+// the address, at most ORDERS_ADDRESS_TIMEOUT: 32 is twice what the pool runs at once;
+// beyond it a request would only queue for a connection.
+const DefaultMaxInflight = 32
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the in-flight bound (httpx.Shed). The operator's /admin routes and
+// /faults (a fault must be switchable off under overload) stay outside it, as do /healthz,
+// /readyz and /metrics.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
 // metrics registry of /metrics (a new one when nil).
-func New(svc *orders.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *orders.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight}}
+	for _, o := range opts {
+		o(a)
+	}
+	a.limits.Exempt = func(r *http.Request) bool {
+		return strings.HasPrefix(r.URL.Path, "/admin/") || r.URL.Path == "/faults" || strings.HasPrefix(r.URL.Path, "/faults/")
+	}
+	return a
 }
 
 // Handler returns every route wrapped in the shared middleware.
@@ -49,7 +74,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("DELETE /faults", h(a.deleteFaults))
 	mux.Handle("POST /admin/rebuild-copies", h(a.rebuildCopies))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
-	return httpx.Standard("orders", a.log, a.reg, mux)
+	return httpx.StandardLimited("orders", a.log, a.reg, a.limits, mux)
 }
 
 type itemJSON struct {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,15 +24,37 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
 }
+
+// DefaultMaxInflight is the in-flight bound unless PAYMENTS_MAX_INFLIGHT says otherwise.
+// The API is the operator's (payment listings, faults): the work of payments is its command
+// consumer, which must keep PostgreSQL's pool of 16 connections (shared/pgpool). 32 keeps
+// the listings from queueing for connections the consumer needs.
+const DefaultMaxInflight = 32
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the in-flight bound (httpx.Shed). The operator's /faults (a fault must be
+// switchable off under overload) stays outside it, as do /healthz, /readyz and /metrics.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
 // metrics registry of /metrics (a new one when nil).
-func New(svc *payments.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *payments.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight}}
+	for _, o := range opts {
+		o(a)
+	}
+	a.limits.Exempt = func(r *http.Request) bool {
+		return r.URL.Path == "/faults" || strings.HasPrefix(r.URL.Path, "/faults/")
+	}
+	return a
 }
 
 // Handler returns every route wrapped in the shared middleware. /faults, /healthz, /readyz
@@ -44,7 +67,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("PUT /faults", h(a.putFaults))
 	mux.Handle("DELETE /faults", h(a.deleteFaults))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
-	return httpx.Standard("payments", a.log, a.reg, mux)
+	return httpx.StandardLimited("payments", a.log, a.reg, a.limits, mux)
 }
 
 // paymentJSON is a payment as the API shows it.

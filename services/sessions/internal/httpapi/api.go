@@ -23,28 +23,64 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
+	// loginInflight bounds POST /sessions (a bulkhead).
+	loginInflight int
 }
 
+// Defaults of the in-flight bounds (SESSIONS_MAX_INFLIGHT, SESSIONS_LOGIN_MAX_INFLIGHT).
+//
+// Validating a token (every authenticated request of the gateway) is one Redis round trip
+// of well under a millisecond, so the service as a whole keeps httpx's default of 64: at a
+// few thousand answers a second that is a queue of a few tens of milliseconds at most.
+// A login waits on the users service's credential check, an argon2id hash that users runs
+// two at a time and bounds to 8 in flight (USERS_HASH_MAX_INFLIGHT): more logins in flight
+// here would only wait to be refused there, while holding slots that validations need. So
+// logins have a bulkhead of their own of 8.
+const (
+	DefaultMaxInflight   = 64
+	DefaultLoginInflight = 8
+)
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the in-flight bound (httpx.Shed). /healthz, /readyz and /metrics stay
+// outside it.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
+
+// WithLoginInflight sets the bulkhead of POST /sessions: at most n logins are served at
+// once, inside the service's bound, and the next is shed at once with 503 + Retry-After.
+func WithLoginInflight(n int) Option { return func(a *API) { a.loginInflight = n } }
+
 // New returns the API; checks feed /readyz and reg /metrics (a new registry when nil).
-func New(svc *sessions.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *sessions.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight}, loginInflight: DefaultLoginInflight}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // Handler returns the routes wrapped in the shared middleware.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
-	mux.Handle("POST /sessions", h(a.login))
+	// Logins wait on users' password hashing: a bulkhead keeps them from taking the slots
+	// that validations need.
+	logins := httpx.Shed(httpx.Limits{MaxInflight: max(a.loginInflight, 1), RetryAfter: a.limits.RetryAfter}, "sessions login", a.reg)
+	mux.Handle("POST /sessions", logins(h(a.login)))
 	mux.Handle("POST /sessions/validate", h(a.validate))
 	mux.Handle("DELETE /sessions/current", h(a.logout))
 	mux.Handle("GET /users/{id}/sessions", h(a.list))
 	mux.Handle("DELETE /users/{id}/sessions", h(a.revokeAll))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.Standard("sessions", a.log, a.reg, mux)
+	return httpx.StandardLimited("sessions", a.log, a.reg, a.limits, mux)
 }
 
 type loginRequest struct {

@@ -244,7 +244,9 @@ func TestParallelWrongLoginsAreCountedFirst(t *testing.T) {
 			t.Cleanup(users.Close)
 			rdb, prefix := redistest.Client(t, "SESSIONS_REDIS_URL")
 			svc := sessions.NewService(redisstore.New(rdb, prefix), usersclient.New(users.URL, users.Client()), tt.cfg)
-			srv := httptest.NewServer(httpapi.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil).Handler())
+			// Every worker's login must reach the throttle: the login bulkhead is opened wide.
+			srv := httptest.NewServer(httpapi.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil,
+				httpapi.WithLoginInflight(tt.workers)).Handler())
 			t.Cleanup(srv.Close)
 
 			statuses := make([]int, tt.workers)

@@ -15,6 +15,7 @@ import (
 // BenchmarkValidate compares token validation through the sessions HTTP API (JSON, HTTP
 // over loopback, HGETALL+PEXPIRE in MULTI, PEXPIRE of the user set) with the bare Redis
 // reads at the same concurrency: a plain GET of a key, and the HGETALL the service does.
+// The HTTP no-op of the same server (GET /healthz) shows what any route costs there.
 // Run: go test -run '^$' -bench Validate ./internal/httpapi
 func BenchmarkValidate(b *testing.B) {
 	user := uuid.NewString()
@@ -38,6 +39,26 @@ func BenchmarkValidate(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				resp, err := client.Post(e.srv.URL+"/sessions/validate", "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+	})
+	// The HTTP no-op of the same server: GET /healthz through the same handler and
+	// middleware chain, answered without any store, so "http" minus "noop" is the service.
+	b.Run("noop", func(b *testing.B) {
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				resp, err := client.Get(e.srv.URL + "/healthz")
 				if err != nil {
 					b.Error(err)
 					return

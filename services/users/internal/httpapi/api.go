@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,30 +23,70 @@ type API struct {
 	log    *slog.Logger
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
+	limits httpx.Limits
+	// hashInflight bounds the routes that hash a password (hashing).
+	hashInflight int
 }
+
+// Defaults of the in-flight bounds (USERS_MAX_INFLIGHT, USERS_HASH_MAX_INFLIGHT).
+//
+// Every request waits on PostgreSQL through a pool of 16 connections (shared/pgpool) that
+// the outbox relay shares: 32 in flight is twice what can run at once, enough to keep the
+// pool busy, and beyond it a request would only queue for a connection.
+//
+// Sign-up and credential checks each compute an argon2id hash (19 MiB, tens of
+// milliseconds of a core) and only USERS_HASH_CONCURRENCY (2) run at once; the others wait
+// up to USERS_HASH_WAIT for a slot. Without a bulkhead of their own, a burst of logins would
+// fill every slot of the service with requests waiting for a hash and the reads by id
+// (the gateway's and orders' lookups) would be shed behind them. 8 is the two hashing plus
+// three hashes' worth of waiting each: the wait stays well under USERS_HASH_WAIT.
+const (
+	DefaultMaxInflight  = 32
+	DefaultHashInflight = 8
+)
+
+// Option configures an API.
+type Option func(*API)
+
+// WithLimits sets the service's in-flight bound (httpx.Shed). The export (a rebuild pages
+// through it) stays outside it, as do /healthz, /readyz and /metrics.
+func WithLimits(l httpx.Limits) Option { return func(a *API) { a.limits = l } }
+
+// WithHashInflight sets the bulkhead of the routes that hash a password (POST /users,
+// POST /credentials/verify): at most n of them are served at once, inside the service's
+// bound, and the next is shed at once with 503 + Retry-After.
+func WithHashInflight(n int) Option { return func(a *API) { a.hashInflight = n } }
 
 // New returns the API for svc; checks are the readiness checks of /readyz and reg the
 // metrics registry of /metrics (a new one when nil).
-func New(svc *users.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry) *API {
+func New(svc *users.Service, log *slog.Logger, checks map[string]func(context.Context) error, reg *prometheus.Registry, opts ...Option) *API {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &API{svc: svc, log: log, checks: checks, reg: reg}
+	a := &API{svc: svc, log: log, checks: checks, reg: reg,
+		limits: httpx.Limits{MaxInflight: DefaultMaxInflight}, hashInflight: DefaultHashInflight}
+	for _, o := range opts {
+		o(a)
+	}
+	a.limits.Exempt = func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/export/") }
+	return a
 }
 
 // Handler returns every route wrapped in the shared middleware.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
-	mux.Handle("POST /users", h(a.signUp))
+	// The routes that hash share a bulkhead, so hashing cannot take every slot.
+	hashing := httpx.Shed(httpx.Limits{MaxInflight: max(a.hashInflight, 1), RetryAfter: a.limits.RetryAfter}, "users hashing", a.reg)
+	mux.Handle("POST /users", hashing(h(a.signUp)))
 	mux.Handle("GET /users/{id}", h(a.getUser))
 	mux.Handle("PUT /users/{id}/address", h(a.changeAddress))
 	mux.Handle("DELETE /users/{id}", h(a.deleteUser))
-	mux.Handle("POST /credentials/verify", h(a.verify))
+	mux.Handle("POST /credentials/verify", hashing(h(a.verify)))
 	mux.Handle("GET /export/addresses", h(a.exportAddresses))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.Standard("users", a.log, a.reg, mux)
+	return httpx.StandardLimited("users", a.log, a.reg, a.limits, mux)
 }
 
 // userJSON is a user as the API shows it: never any password material.
