@@ -38,18 +38,5 @@ func TestRunBoundsRequestsInFlight(t *testing.T) {
 
 // A bound that is not a positive integer stops the start with an error that names it.
 func TestRunRejectsABadInflightBound(t *testing.T) {
-	for _, name := range []string{"PAYMENTS_MAX_INFLIGHT"} {
-		for _, v := range []string{"0", "-1", "many"} {
-			getenv := func(k string) string {
-				if k == name {
-					return v
-				}
-				return testenv.Getenv(k)
-			}
-			err := run(context.Background(), getenv, io.Discard)
-			if err == nil || !strings.Contains(err.Error(), name) {
-				t.Errorf("%s=%s: run = %v, want an error naming %s", name, v, err, name)
-			}
-		}
-	}
+	testenv.CheckRejectsBadBounds(t, run, "PAYMENTS_MAX_INFLIGHT")
 }

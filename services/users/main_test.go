@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 
 	"polyshop/shared/testenv"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // The service reads USERS_MAX_INFLIGHT and bounds its requests with it: with 1, a request
@@ -21,55 +15,16 @@ func TestRunBoundsRequestsInFlight(t *testing.T) {
 
 // A bound that is not a positive integer stops the start with an error that names it.
 func TestRunRejectsABadInflightBound(t *testing.T) {
-	for _, name := range []string{"USERS_MAX_INFLIGHT", "USERS_HASH_MAX_INFLIGHT"} {
-		for _, v := range []string{"0", "-1", "many"} {
-			getenv := func(k string) string {
-				if k == name {
-					return v
-				}
-				return testenv.Getenv(k)
-			}
-			err := run(context.Background(), getenv, io.Discard)
-			if err == nil || !strings.Contains(err.Error(), name) {
-				t.Errorf("%s=%s: run = %v, want an error naming %s", name, v, err, name)
-			}
-		}
-	}
+	testenv.CheckRejectsBadBounds(t, run, "USERS_MAX_INFLIGHT", "USERS_HASH_MAX_INFLIGHT")
 }
 
 // Password hashing has a bulkhead inside the service's bound (USERS_HASH_MAX_INFLIGHT): with
 // 1, a second request that would hash is refused at once while reads by id are served.
 func TestRunBoundsHashingApart(t *testing.T) {
-	s := testenv.StartService(t, run, "USERS_HTTP_ADDR", map[string]string{"USERS_HASH_MAX_INFLIGHT": "1"})
-	finish := testenv.HoldPost(t, s, "/credentials/verify", "users hashing", "{}")
-
-	type answer struct {
-		Status     int
-		RetryAfter string
-	}
-	for _, tc := range []struct {
-		method, path, body string
-		want               answer
-	}{
-		// Bodies that nothing is stored for, were the bound not kept (the stack's database).
-		{"POST", "/credentials/verify", `{}`, answer{503, "1"}},
-		{"GET", "/users/00000000-0000-0000-0000-000000000001", "", answer{404, ""}},
-	} {
-		req, err := http.NewRequest(tc.method, s.URL+tc.path, strings.NewReader(tc.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		got := answer{resp.StatusCode, resp.Header.Get("Retry-After")}
-		if diff := cmp.Diff(got, tc.want); diff != "" {
-			t.Errorf("%s %s while /credentials/verify is held (-got +want):\n%s", tc.method, tc.path, diff)
-		}
-	}
-	if code := finish(); code == 0 || code == http.StatusServiceUnavailable {
-		t.Errorf("POST /credentials/verify (admitted first): status %d, want it served", code)
-	}
+	testenv.CheckBulkhead(t, run, "USERS_HTTP_ADDR", map[string]string{"USERS_HASH_MAX_INFLIGHT": "1"},
+		"/credentials/verify", "users hashing", []testenv.Probe{
+			// Bodies that nothing is stored for, were the bound not kept (the stack's database).
+			{Method: "POST", Path: "/credentials/verify", Body: `{}`, Status: 503, RetryAfter: "1"},
+			{Method: "GET", Path: "/users/00000000-0000-0000-0000-000000000001", Status: 404},
+		})
 }

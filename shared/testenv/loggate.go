@@ -156,3 +156,63 @@ func HoldPost(t *testing.T, s *Service, path, shedder, body string) (finish func
 		return <-status
 	}
 }
+
+// CheckRejectsBadBounds checks that each of names (a service's in-flight bounds) set to 0,
+// -1 or a word stops run with an error that names it.
+func CheckRejectsBadBounds(t *testing.T, run RunFunc, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		for _, v := range []string{"0", "-1", "many"} {
+			getenv := func(k string) string {
+				if k == name {
+					return v
+				}
+				return Getenv(k)
+			}
+			err := run(context.Background(), getenv, io.Discard)
+			if err == nil || !bytes.Contains([]byte(err.Error()), []byte(name)) {
+				t.Errorf("%s=%s: run = %v, want an error naming %s", name, v, err, name)
+			}
+		}
+	}
+}
+
+// Probe is a request CheckBulkhead makes while the bulkhead is full, with the answer it
+// must get: Status, and Retry-After ("" for none).
+type Probe struct {
+	Method, Path, Body string
+	Status             int
+	RetryAfter         string
+}
+
+// CheckBulkhead checks a bulkhead inside a service's bound on its real wiring: run is
+// started with env (which must set the bulkhead to 1), a POST of holdPath is held inside
+// it (HoldPost, shedder naming the bulkhead), each probe made meanwhile must get its
+// answer, and the held POST must then be served, not refused.
+func CheckBulkhead(t *testing.T, run RunFunc, addrVar string, env map[string]string, holdPath, shedder string, probes []Probe) {
+	t.Helper()
+	s := StartService(t, run, addrVar, env)
+	finish := HoldPost(t, s, holdPath, shedder, "{}")
+	type answer struct {
+		Status     int
+		RetryAfter string
+	}
+	for _, p := range probes {
+		req, err := http.NewRequest(p.Method, s.URL+p.Path, bytes.NewReader([]byte(p.Body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got, want := answer{resp.StatusCode, resp.Header.Get("Retry-After")}, answer{p.Status, p.RetryAfter}
+		if diff := cmp.Diff(got, want); diff != "" {
+			t.Errorf("%s %s while %s is held (-got +want):\n%s", p.Method, p.Path, holdPath, diff)
+		}
+	}
+	if code := finish(); code == 0 || code == http.StatusServiceUnavailable {
+		t.Errorf("POST %s (admitted first): status %d, want it served", holdPath, code)
+	}
+}

@@ -3,13 +3,13 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"polyshop/services/sessions/internal/sessions"
+	"polyshop/shared/testenv"
 )
 
 // BenchmarkValidate compares token validation through the sessions HTTP API (JSON, HTTP
@@ -35,42 +35,14 @@ func BenchmarkValidate(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 	b.Run("http", func(b *testing.B) {
-		b.SetParallelism(4)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				resp, err := client.Post(e.srv.URL+"/sessions/validate", "application/json", bytes.NewReader(body))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
+		testenv.BenchHTTP(b, 200, func() (*http.Response, error) {
+			return client.Post(e.srv.URL+"/sessions/validate", "application/json", bytes.NewReader(body))
 		})
 	})
 	// The HTTP no-op of the same server: GET /healthz through the same handler and
 	// middleware chain, answered without any store, so "http" minus "noop" is the service.
 	b.Run("noop", func(b *testing.B) {
-		b.SetParallelism(4)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				resp, err := client.Get(e.srv.URL + "/healthz")
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
+		testenv.BenchHTTP(b, 200, func() (*http.Response, error) { return client.Get(e.srv.URL + "/healthz") })
 	})
 	b.Run("redis-get", func(b *testing.B) {
 		b.SetParallelism(4)

@@ -2,8 +2,8 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
 	"net/http"
+	"polyshop/shared/testenv"
 	"testing"
 )
 
@@ -19,42 +19,12 @@ func BenchmarkGetUser(b *testing.B) {
 	ctx := context.Background()
 
 	b.Run("http", func(b *testing.B) {
-		b.SetParallelism(4)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				resp, err := client.Get(e.srv.URL + "/users/" + id)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
+		testenv.BenchHTTP(b, 200, func() (*http.Response, error) { return client.Get(e.srv.URL + "/users/" + id) })
 	})
 	// The HTTP no-op of the same server: GET /healthz through the same handler and
 	// middleware chain, answered without any store, so "http" minus "noop" is the service.
 	b.Run("noop", func(b *testing.B) {
-		b.SetParallelism(4)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				resp, err := client.Get(e.srv.URL + "/healthz")
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
+		testenv.BenchHTTP(b, 200, func() (*http.Response, error) { return client.Get(e.srv.URL + "/healthz") })
 	})
 	b.Run("pgx", func(b *testing.B) {
 		b.SetParallelism(4)
