@@ -247,12 +247,13 @@ func (c e2e) place(token, key string, items ...orderLine) string {
 }
 
 // tryPlace places an order with key, retrying while orders answers 422 for a missing copy
-// (the user's address or the product reach orders by events, asynchronously), for at most
-// 30 s, and returns the order id. It is safe to call from any goroutine.
+// (the user's address or the product reach orders by events, asynchronously) or sheds the
+// request (503 with Retry-After: the bound of requests in flight, as a burst of 50 hits
+// it), for at most 30 s, and returns the order id. It is safe to call from any goroutine.
 func (c e2e) tryPlace(token, key string, items ...orderLine) (string, error) {
 	var last string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		status, body, err := c.postOrder(token, key, map[string]any{"items": items})
+		status, hdr, body, err := c.postOrderHeader(token, key, map[string]any{"items": items})
 		if err != nil {
 			return "", err
 		}
@@ -264,7 +265,9 @@ func (c e2e) tryPlace(token, key string, items ...orderLine) (string, error) {
 			}
 			return o.ID, nil
 		}
-		if status != http.StatusUnprocessableEntity || !(strings.Contains(string(body), `"userId"`) || strings.Contains(string(body), "productId")) {
+		shed := status == http.StatusServiceUnavailable && hdr.Get("Retry-After") != ""
+		missingCopy := status == http.StatusUnprocessableEntity && (strings.Contains(string(body), `"userId"`) || strings.Contains(string(body), "productId"))
+		if !shed && !missingCopy {
 			break
 		}
 	}
@@ -273,6 +276,12 @@ func (c e2e) tryPlace(token, key string, items ...orderLine) (string, error) {
 
 // postOrder POSTs /api/orders with an Idempotency-Key (none when key is empty).
 func (c e2e) postOrder(token, key string, in any) (int, []byte, error) {
+	status, _, body, err := c.postOrderHeader(token, key, in)
+	return status, body, err
+}
+
+// postOrderHeader is postOrder with the answer's header.
+func (c e2e) postOrderHeader(token, key string, in any) (int, http.Header, []byte, error) {
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest("POST", c.base+"/api/orders", strings.NewReader(string(b)))
 	req.Header.Set("Content-Type", "application/json")
@@ -282,11 +291,11 @@ func (c e2e) postOrder(token, key string, in any) (int, []byte, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("POST /api/orders: %w", err)
+		return 0, nil, nil, fmt.Errorf("POST /api/orders: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return resp.StatusCode, resp.Header, body, err
 }
 
 // getOrder reads GET /api/orders/{id}.
