@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"polyshop/shared/testenv"
 	"runtime"
 	"slices"
 	"strings"
@@ -153,7 +154,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	r := &Run{Mode: cfg.mode, Date: t0.UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Go: runtime.Version(),
 		Concurrency: cfg.concurrency, Warmup: cfg.warmup.String(), Duration: cfg.duration.String(),
 		Items: cfg.items, Partitions: cfg.partitions, Seed: cfg.seed, Versions: map[string]string{}, Unavailable: map[string]string{}}
-	r.LoadBefore = loadavg()
+	r.LoadBefore = testenv.LoadAvg()
 	fmt.Fprintf(out, "bench: %s mode, %d items, %d partitions, concurrency %d, %s per cell\n", cfg.mode, cfg.items, cfg.partitions, cfg.concurrency, cfg.duration)
 	for _, name := range cfg.engines {
 		if ctx.Err() != nil {
@@ -202,7 +203,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if len(r.Results) == 0 {
 		return fmt.Errorf("no engine could be measured")
 	}
-	r.LoadAfter = loadavg()
+	r.LoadAfter = testenv.LoadAvg()
 	dir := filepath.Join(cfg.results, cfg.mode)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -274,18 +275,4 @@ func machine() string {
 		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
 	return fmt.Sprintf("%d cores (nproc)%s, %s%s", runtime.NumCPU(), mem, model, kernel)
-}
-
-// loadavg is the machine's 1, 5 and 15-minute load averages: other work on the same cores
-// shows in the figures, so the run records how busy the machine was.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"polyshop/infra/checks/internal/gwclient"
+	"polyshop/shared/testenv"
 )
 
 // target is one read measured against its service's no-op.
@@ -106,7 +107,7 @@ func main() {
 	fmt.Fprintf(&b, "# Service route vs HTTP no-op on the same server\n\n")
 	fmt.Fprintf(&b, "`go run ./cmd/overhead -window %s -rounds %d -concurrency %d` (infra/checks), %s.\n\n",
 		*window, *rounds, *conc, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "Machine: %s, %d cores (%s). Load averages (1, 5, 15 min) before: %s.\n\n", uname(), runtime.NumCPU(), cpuModel(), loadavg())
+	fmt.Fprintf(&b, "Machine: %s, %d cores (%s). Load averages (1, 5, 15 min) before: %s.\n\n", uname(), runtime.NumCPU(), cpuModel(), testenv.LoadAvg())
 	fmt.Fprintf(&b, "No-op: `GET /healthz` of the same process (same listener, mutual TLS, middleware chain, access log). "+
 		"Latencies in ms of 2xx answers; rates in answers/s; \"adds\" is route p50 − no-op p50.\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
@@ -126,7 +127,7 @@ func main() {
 		}
 		fmt.Fprintf(tw, "| %s\t `%s`\t %.2f\t %.2f\t %.0f\t %.2f\t %.2f\t %.0f\t %.1f×\t %.2f\t %.2f\t %s\t %s |\n",
 			t.service, t.route, route.p(50), route.p(99), route.rate(), noop.p(50), noop.p(99), noop.rate(),
-			route.p(50)/noop.p(50), route.p(50)-noop.p(50), route.rate()/noop.rate(), others(route, noop), loadavg())
+			route.p(50)/noop.p(50), route.p(50)-noop.p(50), route.rate()/noop.rate(), others(route, noop), testenv.LoadAvg())
 	}
 	tw.Flush()
 	fmt.Print(b.String())
@@ -222,18 +223,6 @@ func firstID(ctx context.Context, client *http.Client, url, field string) (strin
 		return "", fmt.Errorf("%s: first item has no %s", url, field)
 	}
 	return v, nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func uname() string {

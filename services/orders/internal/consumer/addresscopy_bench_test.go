@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +56,7 @@ import (
 	"polyshop/shared/outbox"
 	"polyshop/shared/outbox/pgoutbox"
 	"polyshop/shared/pgpool"
+	"polyshop/shared/testenv"
 	"polyshop/shared/testenv/natstest"
 	"polyshop/shared/testenv/pgtest"
 )
@@ -240,11 +240,11 @@ func addressCopyLatency(b *testing.B, rate, concurrency int) {
 
 	time.Sleep(200 * time.Millisecond) // the relay is listening
 	run(rate)                          // one second of warm-up: connections, plans, caches
-	load0 := loadavg()
+	load0 := testenv.LoadAvg()
 	b.ResetTimer()
 	all := run(b.N)
 	b.StopTimer()
-	load1 := loadavg()
+	load1 := testenv.LoadAvg()
 
 	// The copy holds what users committed last for every user (the measured path worked).
 	var wrong int
@@ -328,18 +328,6 @@ func record(b *testing.B, h *hdrhistogram.Histogram, d time.Duration) {
 }
 
 func ms(us int64) float64 { return float64(us) / 1000 }
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
 
 // testSubjectPub is the relay's publisher of users' service (*broker.Conn, an
 // outbox.EncodedPublisher: asynchronous, the stored envelope sent as it is) with one
