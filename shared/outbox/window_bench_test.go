@@ -226,22 +226,16 @@ func (p *timedPub) Publish(ctx context.Context, e events.Envelope) error {
 
 // PublishAsync makes timedPub an outbox.AsyncPublisher, as *broker.Conn is.
 func (p *timedPub) PublishAsync(ctx context.Context, e events.Envelope) (func(context.Context) error, error) {
-	wait, err := p.c.PublishAsync(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context) error {
-		err := wait(ctx)
-		if err == nil {
-			p.n.Add(1)
-		}
-		return err
-	}, nil
+	return p.counted(p.c.PublishAsync(ctx, e))
 }
 
 // PublishEncodedAsync makes timedPub an outbox.EncodedPublisher, as *broker.Conn is.
 func (p *timedPub) PublishEncodedAsync(ctx context.Context, id, typ, tp, corr string, body []byte) (func(context.Context) error, error) {
-	wait, err := p.c.PublishEncodedAsync(ctx, id, typ, tp, corr, body)
+	return p.counted(p.c.PublishEncodedAsync(ctx, id, typ, tp, corr, body))
+}
+
+// counted wraps an asynchronous publish's wait so that an acknowledged publish is counted.
+func (p *timedPub) counted(wait func(context.Context) error, err error) (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -201,6 +201,31 @@ type heldLock struct {
 	valid func(ctx context.Context) bool
 }
 
+// renewEvery runs renew every interval (each run bounded by interval, not cancelled with
+// ctx) until the returned stop is called; stop returns once renew no longer runs.
+func renewEvery(ctx context.Context, interval time.Duration, renew func(context.Context)) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interval)
+				renew(rctx)
+				cancel()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
 // lock takes the outbox lock of document id; with wait it retries until ctx ends,
 // otherwise it returns errLocked at once when another holder has it. While held, the lock
 // is renewed every lockTTL/3, so a slow holder keeps it.
@@ -211,27 +236,12 @@ func lock(ctx context.Context, coll *mongo.Collection, id any, wait bool) (heldL
 		now := time.Now()
 		_, err := lc.InsertOne(ctx, bson.M{"_id": id, "token": token, "until": now.Add(lockTTL)})
 		if err == nil {
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				t := time.NewTicker(lockTTL / 3)
-				defer t.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-t.C:
-						rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTTL/3)
-						_, _ = lc.UpdateOne(rctx, bson.M{"_id": id, "token": token}, bson.M{"$set": bson.M{"until": time.Now().Add(lockTTL)}})
-						cancel()
-					}
-				}
-			}()
+			stopRenewing := renewEvery(ctx, lockTTL/3, func(rctx context.Context) {
+				_, _ = lc.UpdateOne(rctx, bson.M{"_id": id, "token": token}, bson.M{"$set": bson.M{"until": time.Now().Add(lockTTL)}})
+			})
 			return heldLock{
 				unlock: func() {
-					close(stop)
-					<-done
+					stopRenewing()
 					uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 					defer cancel()
 					_, _ = lc.DeleteOne(uctx, bson.M{"_id": id, "token": token})
@@ -735,25 +745,11 @@ func (s *Store) lockDocs(ctx context.Context, ids []any) (heldLocks, error) {
 		return h, nil
 	}
 	// Renew every lockTTL/3 while held, so a slow drain keeps its locks.
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(lockTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTTL/3)
-				_, _ = lc.UpdateMany(rctx, bson.M{"_id": bson.M{"$in": h.ids}, "token": token}, bson.M{"$set": bson.M{"until": time.Now().Add(lockTTL)}})
-				cancel()
-			}
-		}
-	}()
+	stopRenewing := renewEvery(ctx, lockTTL/3, func(rctx context.Context) {
+		_, _ = lc.UpdateMany(rctx, bson.M{"_id": bson.M{"$in": h.ids}, "token": token}, bson.M{"$set": bson.M{"until": time.Now().Add(lockTTL)}})
+	})
 	h.unlock = func() {
-		close(stop)
-		<-done
+		stopRenewing()
 		s.releaseLocks(ctx, lc, h.ids, token)
 	}
 	h.valid = func(ctx context.Context) bool {
