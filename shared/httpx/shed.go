@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -127,4 +128,18 @@ func StandardLimited(service string, log *slog.Logger, reg prometheus.Registerer
 		h = inner[i](h)
 	}
 	return Chain(h, Recover(log), RequestID, Shed(l, service, reg), Correlation, Tracing(service), Metrics(reg, service), AccessLog(log))
+}
+
+// Paths returns a Limits.Exempt that matches requests by path as http.ServeMux patterns do:
+// a pattern ending in "/" names its whole subtree ("/export/"), any other exactly that path
+// ("/faults").
+func Paths(patterns ...string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		for _, p := range patterns {
+			if r.URL.Path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(r.URL.Path, p)) {
+				return true
+			}
+		}
+		return false
+	}
 }

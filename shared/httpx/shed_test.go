@@ -175,3 +175,17 @@ func TestStandardBoundsInflightByDefault(t *testing.T) {
 		t.Errorf("request %d: %d (Retry-After %q), want 503 with Retry-After 1", DefaultMaxInflight+1, rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
+
+// Paths matches as ServeMux patterns do: "/x/" its subtree, "/x" that path only.
+func TestPaths(t *testing.T) {
+	exempt := Paths("/export/", "/faults")
+	got := map[string]bool{}
+	for _, p := range []string{"/export/", "/export/products", "/exports", "/faults", "/faults/chaos", "/stock/1"} {
+		got[p] = exempt(httptest.NewRequest("GET", p, nil))
+	}
+	want := map[string]bool{"/export/": true, "/export/products": true, "/exports": false,
+		"/faults": true, "/faults/chaos": false, "/stock/1": false}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("exempt (-got +want):\n%s", diff)
+	}
+}

@@ -60,9 +60,7 @@ func New(svc *catalog.Service, log *slog.Logger, checks map[string]func(context.
 	for _, o := range opts {
 		o(a)
 	}
-	a.limits.Exempt = func(r *http.Request) bool {
-		return strings.HasPrefix(r.URL.Path, "/export/") || strings.HasPrefix(r.URL.Path, "/admin/")
-	}
+	a.limits.Exempt = httpx.Paths("/export/", "/admin/")
 	return a
 }
 

@@ -147,7 +147,7 @@ func (a *API) Routes() http.Handler {
 	})
 	// Unknown paths, internal ones of other services included, are 404 problems.
 	limits := a.limits
-	limits.Exempt = func(r *http.Request) bool { return r.URL.Path == "/api/events" }
+	limits.Exempt = httpx.Paths("/api/events")
 	return httpx.StandardLimited("gateway", a.log, a.reg, limits, mux, a.edge)
 }
 

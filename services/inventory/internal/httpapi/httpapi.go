@@ -53,9 +53,7 @@ func New(svc *inventory.Service, log *slog.Logger, checks map[string]func(contex
 	for _, o := range opts {
 		o(a)
 	}
-	a.limits.Exempt = func(r *http.Request) bool {
-		return strings.HasPrefix(r.URL.Path, "/export/") || r.URL.Path == "/faults" || strings.HasPrefix(r.URL.Path, "/faults/")
-	}
+	a.limits.Exempt = httpx.Paths("/export/", "/faults", "/faults/")
 	return a
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,9 +54,7 @@ func New(svc *orders.Service, log *slog.Logger, checks map[string]func(context.C
 	for _, o := range opts {
 		o(a)
 	}
-	a.limits.Exempt = func(r *http.Request) bool {
-		return strings.HasPrefix(r.URL.Path, "/admin/") || r.URL.Path == "/faults" || strings.HasPrefix(r.URL.Path, "/faults/")
-	}
+	a.limits.Exempt = httpx.Paths("/admin/", "/faults", "/faults/")
 	return a
 }
 

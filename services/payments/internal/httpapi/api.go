@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,9 +50,7 @@ func New(svc *payments.Service, log *slog.Logger, checks map[string]func(context
 	for _, o := range opts {
 		o(a)
 	}
-	a.limits.Exempt = func(r *http.Request) bool {
-		return r.URL.Path == "/faults" || strings.HasPrefix(r.URL.Path, "/faults/")
-	}
+	a.limits.Exempt = httpx.Paths("/faults", "/faults/")
 	return a
 }
 

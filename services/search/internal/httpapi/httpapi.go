@@ -80,7 +80,7 @@ func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.C
 	if a.queryInflight <= 0 {
 		a.queryInflight = DefaultQueryInflight
 	}
-	a.limits.Exempt = func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/admin/") }
+	a.limits.Exempt = httpx.Paths("/admin/")
 	return a
 }
 

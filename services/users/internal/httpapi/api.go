@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,7 +67,7 @@ func New(svc *users.Service, log *slog.Logger, checks map[string]func(context.Co
 	for _, o := range opts {
 		o(a)
 	}
-	a.limits.Exempt = func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/export/") }
+	a.limits.Exempt = httpx.Paths("/export/")
 	return a
 }
 
