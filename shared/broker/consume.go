@@ -348,27 +348,31 @@ func (s *Subscription) handle(base context.Context, msg jetstream.Msg) {
 }
 
 // inProgress tells the server every AckWait/3 that msg is still being handled, until the
-// returned stop is called, so a handler may outlive AckWait without a second delivery.
+// returned stop is called, so a handler may outlive AckWait without a second delivery. A
+// timer, not a goroutine: most handlers end long before the first report is due.
 func (s *Subscription) inProgress(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(max(s.spec.AckWait/3, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress() // a lost one only risks a harmless second delivery
-			}
+	every := max(s.spec.AckWait/3, time.Millisecond)
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock() // t is set before the first report can read it
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
-	}()
+		_ = msg.InProgress() // a lost one only risks a harmless second delivery
+		t.Reset(every)
+	})
 	return func() {
-		close(done)
-		wg.Wait()
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
 }
 
