@@ -132,6 +132,9 @@ func TestDownPausesCommandConsumption(t *testing.T) {
 	product := uuid.Must(uuid.NewV7()).String()
 	e.publish(t, cat.Subjects[0], mustEnv(t, events.TypeProductCreated, product, events.ProductCreated{
 		ProductID: product, Name: "P", Price: events.Money{Amount: 1, Currency: "EUR"}, InitialStock: 3}))
+	// The catalog and command consumers run side by side: a reserve handled before the
+	// product arrived would be rejected (unknown_product), so the command waits for it.
+	waitFor(t, "the product", func() bool { _, err := e.svc.Stock(ctx, product); return err == nil })
 	order := uuid.Must(uuid.NewV7()).String()
 	e.publish(t, fwd.Subjects[0], mustEnv(t, events.TypeCmdReserveStock, order, events.ReserveStock{
 		OrderID: order, UserID: user, Attempt: 1, Items: []events.StockItem{{ProductID: product, Quantity: 2}}}))
