@@ -630,7 +630,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	if !l.valid(ctx) {
 		return 0, fmt.Errorf("outbox drain: lost the lock of %d documents while publishing; their events are sent again", len(written))
 	}
-	res, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	matched, err := s.bulkUpdate(ctx, models)
 	if err != nil {
 		return 0, fmt.Errorf("outbox drain: remove sent from %d documents: %w", len(models), err)
 	}
@@ -638,13 +638,37 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	for _, i := range written {
 		total += sent[i]
 	}
-	if res.MatchedCount != int64(len(models)) {
+	if matched != int64(len(models)) {
 		for _, i := range written {
 			s.retry[docs[i].ID] = time.Time{}
 		}
-		return 0, fmt.Errorf("outbox drain: %d of %d documents changed without their lock; their events are sent again", int64(len(models))-res.MatchedCount, len(models))
+		return 0, fmt.Errorf("outbox drain: %d of %d documents changed without their lock; their events are sent again", int64(len(models))-matched, len(models))
 	}
 	return total, pub.Err()
+}
+
+// MaxUpdatesPerCommand bounds the update statements of one bulk write. FerretDB v1 (the
+// native stack's catalog server) runs every statement of an update command on a PostgreSQL
+// connection of its own and keeps each one until the whole command ends (v1.24's update
+// handler closes each statement's query at the end of the command, not of the statement),
+// so one command of 50 statements took every connection of its pool (50) and waited for one
+// more, forever: the catalog, its relay and every later client hung. Chunks of this size
+// leave the pool room for the other commands running beside one drain. On MongoDB the
+// chunks cost a few round trips per drain of hundreds of documents.
+const MaxUpdatesPerCommand = 16
+
+// bulkUpdate runs models as unordered bulk writes of at most MaxUpdatesPerCommand
+// statements and returns how many documents their filters matched.
+func (s *Store) bulkUpdate(ctx context.Context, models []mongo.WriteModel) (int64, error) {
+	var matched int64
+	for chunk := range slices.Chunk(models, MaxUpdatesPerCommand) {
+		res, err := s.coll.BulkWrite(ctx, chunk, options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			return matched, err
+		}
+		matched += res.MatchedCount
+	}
+	return matched, nil
 }
 
 // readDocs rereads the pending events of ids (held under their locks), a few lone _id

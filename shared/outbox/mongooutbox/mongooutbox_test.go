@@ -3,6 +3,7 @@ package mongooutbox_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -187,5 +188,42 @@ func TestSlowRelayKeepsItsLock(t *testing.T) {
 	}
 	if len(handed) != 1 || handed[0] != second.ID || len(published) != 1 || published[0] != first.ID {
 		t.Errorf("published %v then %v; want %s then %s", published, handed, first.ID, second.ID)
+	}
+}
+
+// A drain of more documents than FerretDB v1 has PostgreSQL connections (50) completes:
+// it once sent them in one bulk update, which held a connection per statement until the
+// command ended and hung FerretDB for every client (a fresh ./scripts/up's seeding did).
+// On MongoDB this only checks that a drain of many documents removes all it published.
+func TestDrainOfManyDocuments(t *testing.T) {
+	coll := mongotest.Database(t, "CATALOG_MONGODB_URI").Collection("products")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const docs = 4*mongooutbox.MaxUpdatesPerCommand + 70 // > 50 statements in one command before
+	for i := range docs {
+		id := fmt.Sprintf("p%03d", i)
+		e, err := events.New(ctx, "polyshop.catalog.test_many.v1", id, 1, json.RawMessage(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		update := bson.M{"$set": bson.M{"version": 1}}
+		if err := mongooutbox.AppendUpdate(update, e); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := coll.UpdateOne(ctx, bson.M{"_id": id}, update, options.Update().SetUpsert(true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	published := map[string]bool{}
+	n, err := mongooutbox.New(coll).Drain(ctx, 1000, func(_ context.Context, e events.Envelope) error {
+		published[e.Subject] = true
+		return nil
+	})
+	if err != nil || n != docs || len(published) != docs {
+		t.Fatalf("Drain = %d, %v (%d aggregates published); want %d, nil", n, err, len(published), docs)
+	}
+	left, err := footprint(coll)(ctx)
+	if err != nil || left != 0 {
+		t.Errorf("events left in the documents after the drain = %d, %v; want 0", left, err)
 	}
 }
