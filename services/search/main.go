@@ -64,8 +64,14 @@ type Config struct {
 	LogLevel      slog.Level
 }
 
+// DefaultRefreshInterval is how often Elasticsearch makes new writes searchable
+// (SEARCH_REFRESH_INTERVAL), the largest part of the change→searchable lag; the README's
+// "Change → searchable" section has the measurements behind the choice.
+const DefaultRefreshInterval = time.Second
+
 func loadConfig(getenv config.Getenv) (Config, error) {
 	r := config.New(getenv)
+	refresh := r.Duration("SEARCH_REFRESH_INTERVAL", DefaultRefreshInterval)
 	c := Config{
 		HTTPAddr: r.String("SEARCH_HTTP_ADDR", "127.0.0.1:8088"),
 		ES: esindex.Config{
@@ -73,6 +79,9 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			Username: r.String("SEARCH_ELASTICSEARCH_USERNAME", "search"),
 			Password: r.String("SEARCH_ELASTICSEARCH_PASSWORD", ""),
 			Alias:    r.String("SEARCH_ELASTICSEARCH_ALIAS", "products"),
+			// Required positive: Elasticsearch's -1 (never refresh) would make search
+			// show nothing new, ever.
+			RefreshInterval: refresh,
 		},
 		NATSURL:      r.Required("SEARCH_NATS_URL"),
 		Durable:      r.String("SEARCH_CONSUMER", "search"),
@@ -84,7 +93,8 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			DriftRounds: r.Int("SEARCH_REBUILD_DRIFT_ROUNDS", 3),
 			DriftPause:  r.Duration("SEARCH_REBUILD_DRIFT_PAUSE", time.Second),
 			// One refresh interval: the listing lags the catalog by about that already.
-			ListCacheTTL: r.Duration("SEARCH_LIST_CACHE_TTL", time.Second),
+			ListCacheTTL: r.Duration("SEARCH_LIST_CACHE_TTL", refresh),
+			Refresh:      refresh,
 		},
 		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),
 		Limits: httpx.Limits{
@@ -98,6 +108,9 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 	}
 	if err := r.Err(); err != nil {
 		return c, fmt.Errorf("config: %w", err)
+	}
+	if refresh <= 0 {
+		return c, fmt.Errorf("config: SEARCH_REFRESH_INTERVAL=%s: must be positive (how often new writes become searchable)", refresh)
 	}
 	return c, nil
 }

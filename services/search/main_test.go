@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,6 +33,38 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if got.Durable != "search" || got.StockDurable != "search-inventory" || got.Concurrency != 4 || got.ES.Alias != "products" {
 		t.Errorf("defaults: %+v", got)
+	}
+	if got.ES.RefreshInterval != DefaultRefreshInterval || got.Drift.ListCacheTTL != DefaultRefreshInterval || got.Drift.Refresh != DefaultRefreshInterval {
+		t.Errorf("refresh %s, list cache TTL %s, cache's refresh %s; want %s each", got.ES.RefreshInterval, got.Drift.ListCacheTTL, got.Drift.Refresh, DefaultRefreshInterval)
+	}
+}
+
+// SEARCH_REFRESH_INTERVAL sets the index's refresh and the listing cache's TTL unless that
+// is set too; zero, negative or malformed is a configuration error naming the variable.
+func TestLoadConfigRefreshInterval(t *testing.T) {
+	base := map[string]string{"SEARCH_ELASTICSEARCH_URL": "http://127.0.0.1:9200", "SEARCH_NATS_URL": "nats://search:x@127.0.0.1:4222"}
+	with := func(kv ...string) config.Getenv {
+		m := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return config.MapGetenv(m)
+	}
+	got, err := loadConfig(with("SEARCH_REFRESH_INTERVAL", "250ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ES.RefreshInterval != 250*time.Millisecond || got.Drift.ListCacheTTL != 250*time.Millisecond {
+		t.Errorf("refresh %s, list cache TTL %s; want 250ms each", got.ES.RefreshInterval, got.Drift.ListCacheTTL)
+	}
+	got, err = loadConfig(with("SEARCH_REFRESH_INTERVAL", "250ms", "SEARCH_LIST_CACHE_TTL", "2s"))
+	if err != nil || got.Drift.ListCacheTTL != 2*time.Second {
+		t.Errorf("SEARCH_LIST_CACHE_TTL=2s: %s, %v", got.Drift.ListCacheTTL, err)
+	}
+	for _, bad := range []string{"0s", "-1s", "soon"} {
+		if _, err := loadConfig(with("SEARCH_REFRESH_INTERVAL", bad)); err == nil || !strings.Contains(err.Error(), "SEARCH_REFRESH_INTERVAL") {
+			t.Errorf("SEARCH_REFRESH_INTERVAL=%s: error %v, want one naming the variable", bad, err)
+		}
 	}
 }
 

@@ -1,13 +1,16 @@
 // Command bench measures the catalog→search read model against running services:
 //
-//	lag      product change (PATCH on catalog) → visible in GET /search, p50/p99
+//	lag      product change (PATCH on catalog) → visible in GET /search, p50/p90/p99, at a
+//	         constant rate of changes (-rate, open model), with the CPU share of
+//	         Elasticsearch, search, catalog, FerretDB, PostgreSQL and NATS while it ran
 //	search   GET /search latency, p50/p99, at the catalog's current size
 //	lookup   product by id through catalog HTTP vs a raw mongo-driver FindOne loop
 //
 // It prints one line per figure; record the output under testdata/bench-<date>.txt.
 //
 //	go run ./cmd/bench -catalog http://127.0.0.1:8083 -search http://127.0.0.1:8088 \
-//	    -mongo mongodb://127.0.0.1:27017 -db catalog -updates 1000 -queries 1000
+//	    -mongo mongodb://127.0.0.1:27017 -db catalog -updates 600 -rate 10 -queries 1000
+//	go run ./cmd/bench ... -queries 0 -lookups 0 -updates 600 -rate 10    (the lag alone)
 //
 // With mutual TLS on (POLYSHOP_TLS=on): https:// URLs and -tls-dir .polyshop/tls (operator).
 package main
@@ -25,6 +28,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +38,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"polyshop/shared/httpx"
+	"polyshop/shared/testenv"
 )
 
 func main() {
@@ -49,8 +55,9 @@ func run() error {
 	searchURL := flag.String("search", "http://127.0.0.1:8088", "search base URL")
 	mongoURI := flag.String("mongo", "mongodb://127.0.0.1:27017", "MongoDB URI for the raw lookup loop")
 	db := flag.String("db", "catalog", "catalog database")
-	updates := flag.Int("updates", 1000, "product updates for the lag measurement (0 to skip)")
-	workers := flag.Int("c", 16, "concurrent updaters for the lag measurement")
+	updates := flag.Int("updates", 600, "product changes for the lag measurement (0 to skip)")
+	rate := flag.Float64("rate", 10, "changes per second for the lag measurement (constant arrival rate)")
+	poll := flag.Duration("poll", 25*time.Millisecond, "how often each pending change is looked for in search")
 	queries := flag.Int("queries", 1000, "search queries (0 to skip)")
 	lookups := flag.Int("lookups", 2000, "lookups by id per side (0 to skip)")
 	tlsDir := flag.String("tls-dir", "", "with mutual TLS (https:// URLs): the directory of ca.pem and operator.{pem,key}, the identity presented")
@@ -134,73 +141,92 @@ func run() error {
 	}
 
 	if *updates > 0 {
-		lat, err := lag(ctx, *catalogURL, *searchURL, ids, *updates, *workers)
+		if *rate <= 0 || *poll <= 0 {
+			return fmt.Errorf("-rate and -poll must be positive")
+		}
+		before := readCPU()
+		load0 := testenv.LoadAvg()
+		r, err := lag(ctx, *catalogURL, *searchURL, ids, *updates, *rate, *poll)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("change→searchable lag  n=%d  concurrency=%d  p50=%s  p99=%s  max=%s\n", len(lat), *workers, pct(lat, 50), pct(lat, 99), pct(lat, 100))
+		fmt.Printf("change→searchable lag  n=%d  rate=%.1f/s (sent in %s)  poll=%s  p50=%s  p90=%s  p99=%s  max=%s  (PATCH answered: p50=%s p99=%s; %d polls, %d refused or failed)\n",
+			len(r.lag), *rate, r.sent.Round(time.Millisecond), *poll, pct(r.lag, 50), pct(r.lag, 90), pct(r.lag, 99), pct(r.lag, 100),
+			pct(r.commit, 50), pct(r.commit, 99), r.polls, r.failedPolls)
+		fmt.Printf("  CPU during it (share of one core): %s  load average %s → %s\n", cpuShares(before, readCPU()), load0, testenv.LoadAvg())
 	}
 	return nil
 }
 
-// lag renames products to a unique token through the catalog and polls search until the
-// token is found with the new version.
-func lag(ctx context.Context, catalogURL, searchURL string, ids []string, n, workers int) ([]time.Duration, error) {
+// lag changes products through the catalog at a constant rate (an open model: change i is
+// sent at start + i/rate whatever the platform does, so a slow platform is not given time
+// to catch up) and polls search every poll for each change's unique token. A change's lag
+// runs from its intended send time to the first poll that finds it; the PATCH's own answer
+// time is reported beside it. Each change goes to another product.
+func lag(ctx context.Context, catalogURL, searchURL string, ids []string, n int, rate float64, poll time.Duration) (lagResult, error) {
 	var (
-		mu   sync.Mutex
-		out  []time.Duration
-		errs []error
-		wg   sync.WaitGroup
-		next = make(chan int)
+		mu  sync.Mutex
+		res lagResult
+		wg  sync.WaitGroup
 	)
 	run := fmt.Sprintf("%x", rand.Uint32())
-	for w := range workers {
+	perm := rand.Perm(len(ids))
+	start := time.Now()
+	for i := range n {
+		due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+		time.Sleep(time.Until(due))
+		id := ids[perm[i%len(perm)]]
 		wg.Go(func() {
-			for i := range next {
-				id := ids[(i*workers+w)%len(ids)]
-				token := fmt.Sprintf("lagprobe%s%d", run, i)
-				var p struct {
-					Name    string `json:"name"`
-					Version int64  `json:"version"`
-				}
-				if err := getJSON(ctx, catalogURL+"/products/"+id, &p); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					continue
-				}
-				body, _ := json.Marshal(map[string]any{"description": "Benchmark probe " + token})
-				start := time.Now()
-				if err := send(ctx, http.MethodPatch, catalogURL+"/products/"+id, body); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					continue
-				}
-				deadline := start.Add(60 * time.Second)
-				for time.Now().Before(deadline) {
-					total, err := searchTotal(ctx, searchURL, url.Values{"q": {token}})
-					if err == nil && total > 0 {
-						break
-					}
-					time.Sleep(10 * time.Millisecond)
-				}
-				d := time.Since(start)
+			token := fmt.Sprintf("lagprobe%s%d", run, i)
+			body, _ := json.Marshal(map[string]any{"description": "Benchmark probe " + token})
+			if err := send(ctx, http.MethodPatch, catalogURL+"/products/"+id, body); err != nil {
 				mu.Lock()
-				out = append(out, d)
+				res.errs = append(res.errs, err)
 				mu.Unlock()
+				return
 			}
+			committed := time.Since(due)
+			deadline := due.Add(60 * time.Second)
+			polls, shed := 0, 0
+			found := false
+			for time.Now().Before(deadline) {
+				polls++
+				total, err := searchTotal(ctx, searchURL, url.Values{"q": {token}})
+				if err == nil && total > 0 {
+					found = true
+					break
+				}
+				if err != nil {
+					shed++
+				}
+				time.Sleep(poll)
+			}
+			d := time.Since(due)
+			mu.Lock()
+			defer mu.Unlock()
+			res.polls += polls
+			res.failedPolls += shed
+			if !found {
+				res.errs = append(res.errs, fmt.Errorf("change %d (%s) not searchable after 60 s", i, id))
+				return
+			}
+			res.lag = append(res.lag, d)
+			res.commit = append(res.commit, committed)
 		})
 	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
+	res.sent = time.Since(start)
 	wg.Wait()
-	if len(errs) > 0 {
-		return out, fmt.Errorf("%d updates failed, first: %w", len(errs), errs[0])
+	if len(res.errs) > 0 {
+		return res, fmt.Errorf("%d of %d changes failed, first: %w", len(res.errs), n, res.errs[0])
 	}
-	return out, nil
+	return res, nil
+}
+
+type lagResult struct {
+	lag, commit        []time.Duration
+	polls, failedPolls int
+	sent               time.Duration
+	errs               []error
 }
 
 func productIDs(ctx context.Context, base string, max int) ([]string, error) {
@@ -291,4 +317,60 @@ func pct(d []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100
 	return s[max(min(i, len(s))-1, 0)].Round(10 * time.Microsecond)
+}
+
+// cpuSample is the CPU time (user+system) of the processes the lag depends on, by name.
+type cpuSample struct {
+	at    time.Time
+	ticks map[string]int64
+}
+
+// watched names the processes whose CPU the lag run reports, by a part of their command line.
+var watched = []struct{ name, match string }{
+	{"elasticsearch", "org.elasticsearch.bootstrap"},
+	{"search", "svc-search"},
+	{"catalog", "svc-catalog"},
+	{"ferretdb", "ferretdb serve"},
+	{"postgres", "postgres"},
+	{"nats", "nats-server"},
+}
+
+func readCPU() cpuSample {
+	s := cpuSample{at: time.Now(), ticks: map[string]int64{}}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmd, err := os.ReadFile(d + "/cmdline")
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		k, _ := strconv.ParseInt(f[12], 10, 64)
+		for _, w := range watched {
+			if bytes.Contains(cmd, []byte(w.match)) {
+				s.ticks[w.name] += u + k
+				break
+			}
+		}
+	}
+	return s
+}
+
+// cpuShares prints each watched process group's CPU use between two samples, in % of one core
+// (Linux reports CPU time in ticks of 1/100 s).
+func cpuShares(a, b cpuSample) string {
+	secs := b.at.Sub(a.at).Seconds()
+	var parts []string
+	for _, w := range watched {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", w.name, float64(b.ticks[w.name]-a.ticks[w.name])/100/secs*100))
+	}
+	return strings.Join(parts, ", ")
 }

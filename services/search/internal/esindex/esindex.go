@@ -34,12 +34,17 @@ type Config struct {
 	// Alias is the name queries use (default "products"); concrete indices are named
 	// "<Alias>-<timestamp>". Tests use their own alias.
 	Alias string
+	// RefreshInterval is how often Elasticsearch makes new writes searchable (the index's
+	// refresh_interval); zero keeps the definition's (migrations/index.json, 1s). Set on new
+	// indices and, by Ensure, on the ones already behind the alias.
+	RefreshInterval time.Duration
 }
 
 // Index implements search.Index. It is safe for concurrent use.
 type Index struct {
-	es    *elasticsearch.Client
-	alias string
+	es      *elasticsearch.Client
+	alias   string
+	refresh time.Duration
 	// conflicts counts writes that lost a race (409) and were read and folded again.
 	conflicts atomic.Int64
 	// beforeWrite, when set (tests), runs between the read and the write of Apply.
@@ -62,7 +67,10 @@ func New(cfg Config) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
-	return &Index{es: es, alias: cfg.Alias}, nil
+	if cfg.RefreshInterval < 0 {
+		return nil, fmt.Errorf("refresh interval %s: must not be negative", cfg.RefreshInterval)
+	}
+	return &Index{es: es, alias: cfg.Alias, refresh: cfg.RefreshInterval}, nil
 }
 
 // Alias returns the alias name.
@@ -142,7 +150,10 @@ func (x *Index) Ensure(ctx context.Context) error {
 		return err
 	}
 	if len(idx) > 0 {
-		return x.updateMapping(ctx)
+		if err := x.updateMapping(ctx); err != nil {
+			return err
+		}
+		return x.updateRefresh(ctx)
 	}
 	name, err := x.CreateIndex(ctx)
 	if err != nil {
@@ -171,6 +182,46 @@ func (x *Index) updateMapping(ctx context.Context) error {
 	return nil
 }
 
+// updateRefresh sets the configured refresh interval on the indices behind the alias (a
+// dynamic setting), so a changed SEARCH_REFRESH_INTERVAL applies at the next start.
+func (x *Index) updateRefresh(ctx context.Context) error {
+	if x.refresh == 0 {
+		return nil
+	}
+	body := map[string]any{"index": map[string]any{"refresh_interval": esDuration(x.refresh)}}
+	if _, err := x.do(ctx, http.MethodPut, "/"+x.alias+"/_settings", body, nil); err != nil {
+		return fmt.Errorf("set the refresh interval of %s: %w", x.alias, err)
+	}
+	return nil
+}
+
+// definition returns migrations/index.json with the configured refresh interval.
+func (x *Index) definition() ([]byte, error) {
+	if x.refresh == 0 {
+		return migrations.Index, nil
+	}
+	var def map[string]json.RawMessage
+	if err := json.Unmarshal(migrations.Index, &def); err != nil {
+		return nil, fmt.Errorf("index definition: %w", err)
+	}
+	var settings map[string]any
+	if err := json.Unmarshal(def["settings"], &settings); err != nil {
+		return nil, fmt.Errorf("index definition settings: %w", err)
+	}
+	settings["refresh_interval"] = esDuration(x.refresh)
+	raw, err := json.Marshal(settings)
+	if err != nil {
+		return nil, err
+	}
+	def["settings"] = raw
+	return json.Marshal(def)
+}
+
+// esDuration writes d in Elasticsearch's time units (whole milliseconds).
+func esDuration(d time.Duration) string {
+	return fmt.Sprintf("%dms", max(d.Milliseconds(), 1))
+}
+
 // aliasIndices returns the concrete indices behind the alias (none when it is missing).
 func (x *Index) aliasIndices(ctx context.Context) ([]string, error) {
 	var out map[string]json.RawMessage
@@ -192,7 +243,11 @@ func (x *Index) aliasIndices(ctx context.Context) ([]string, error) {
 func (x *Index) CreateIndex(ctx context.Context) (string, error) {
 	name := x.alias + "-" + strings.ToLower(time.Now().UTC().Format("20060102t150405.000000"))
 	name = strings.ReplaceAll(name, ".", "")
-	if _, err := x.do(ctx, http.MethodPut, "/"+name, migrations.Index, nil); err != nil {
+	def, err := x.definition()
+	if err != nil {
+		return "", err
+	}
+	if _, err := x.do(ctx, http.MethodPut, "/"+name, def, nil); err != nil {
 		return "", fmt.Errorf("create index %s: %w", name, err)
 	}
 	return name, nil

@@ -20,6 +20,7 @@ import (
 	"polyshop/shared/events"
 	"polyshop/shared/rebuild"
 	"polyshop/shared/rebuild/rebuildtest"
+	"polyshop/shared/testenv"
 )
 
 // newIndex returns an index behind an alias of its own (estest.New) and checks that a
@@ -295,5 +296,68 @@ func TestDriftReportsMissingExtraAndVersionMismatch(t *testing.T) {
 		VersionMismatch: []search.VersionMismatch{{ID: stale, Catalog: 4, Index: 3}}}
 	if diff := cmp.Diff(rep, want); diff != "" {
 		t.Errorf("drift (-got +want):\n%s", diff)
+	}
+}
+
+// The configured refresh interval is set on a new index and, at the next Ensure, on the
+// index already behind the alias (SEARCH_REFRESH_INTERVAL changed between two starts).
+func TestRefreshIntervalOnNewAndExistingIndices(t *testing.T) {
+	ctx := context.Background()
+	intervals := func(x *esindex.Index) []string {
+		t.Helper()
+		var got map[string]struct {
+			Settings struct {
+				Index struct {
+					RefreshInterval string `json:"refresh_interval"`
+				} `json:"index"`
+			} `json:"settings"`
+		}
+		if err := esindex.GetJSON(ctx, x, "/"+x.Alias()+"/_settings", &got); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range got {
+			out = append(out, s.Settings.Index.RefreshInterval)
+		}
+		return out
+	}
+	cfg := estest.Config(t)
+	cfg.RefreshInterval = 250 * time.Millisecond
+	first, err := esindex.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Require(t, "elasticsearch", first.Ping(ctx))
+	t.Cleanup(func() { _ = first.DeleteAll(context.Background()) })
+	if err := first.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"250ms"}, intervals(first)); diff != "" {
+		t.Errorf("new index refresh_interval (-want +got):\n%s", diff)
+	}
+	cfg.RefreshInterval = 100 * time.Millisecond
+	second, err := esindex.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"100ms"}, intervals(second)); diff != "" {
+		t.Errorf("existing index after Ensure (-want +got):\n%s", diff)
+	}
+	name, err := second.CreateIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.SwapAlias(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"100ms"}, intervals(second)); diff != "" {
+		t.Errorf("index made by CreateIndex (a rebuild) (-want +got):\n%s", diff)
+	}
+	cfg.RefreshInterval = -time.Second
+	if _, err := esindex.New(cfg); err == nil {
+		t.Error("New with a negative refresh interval: no error")
 	}
 }

@@ -12,3 +12,9 @@ func Do(ctx context.Context, x *Index, method, path string, body any) error {
 	_, err := x.do(ctx, method, path, body, nil)
 	return err
 }
+
+// GetJSON sends a GET and decodes the answer into out.
+func GetJSON(ctx context.Context, x *Index, path string, out any) error {
+	_, err := x.do(ctx, "GET", path, nil, out)
+	return err
+}

@@ -11,14 +11,18 @@ import (
 // cursors lead to), and the index itself shows a write only after its next refresh (1 s),
 // so a page kept for about that long is as fresh as the read model it comes from. A catalog
 // change applied by this process (put or delete) and an alias swap clear it at once; stock
-// changes do not, the listing does not carry stock. Concurrent misses of one page share one
-// query. Safe for concurrent use.
+// changes do not, the listing does not carry stock. A page read within one refresh interval
+// after a change may not show the change yet (the index shows it after its next refresh), so
+// it is kept only until that refresh is due: the cache adds nothing to the listing's lag.
+// Concurrent misses of one page share one query. Safe for concurrent use.
 type listCache struct {
-	ttl time.Duration
-	max int
+	ttl     time.Duration
+	refresh time.Duration
+	max     int
 
 	mu      sync.Mutex
-	gen     uint64 // bumped by clear: a query started before it does not fill the cache
+	gen     uint64    // bumped by clear: a query started before it does not fill the cache
+	settled time.Time // pages read before this may predate the last change: kept until it
 	entries map[ListQuery]listEntry
 	calls   map[ListQuery]*listCall
 }
@@ -34,8 +38,8 @@ type listCall struct {
 	err   error
 }
 
-func newListCache(ttl time.Duration, max int) *listCache {
-	return &listCache{ttl: ttl, max: max, entries: map[ListQuery]listEntry{}, calls: map[ListQuery]*listCall{}}
+func newListCache(ttl, refresh time.Duration, max int) *listCache {
+	return &listCache{ttl: ttl, refresh: refresh, max: max, entries: map[ListQuery]listEntry{}, calls: map[ListQuery]*listCall{}}
 }
 
 // get returns the page for q from the cache or from load. Items are shared: callers must
@@ -76,7 +80,11 @@ func (c *listCache) get(ctx context.Context, q ListQuery, load func(context.Cont
 		if len(c.entries) >= c.max {
 			clear(c.entries)
 		}
-		c.entries[q] = listEntry{items: call.items, until: now.Add(c.ttl)}
+		until := now.Add(c.ttl)
+		if now.Before(c.settled) && c.settled.Before(until) {
+			until = c.settled
+		}
+		c.entries[q] = listEntry{items: call.items, until: until}
 	}
 	c.mu.Unlock()
 	close(call.done)
@@ -91,5 +99,6 @@ func (c *listCache) clear() {
 	c.mu.Lock()
 	c.gen++
 	clear(c.entries)
+	c.settled = time.Now().Add(c.refresh)
 	c.mu.Unlock()
 }

@@ -18,7 +18,7 @@ func TestListCacheKeepsPagesSharesMissesAndClears(t *testing.T) {
 		<-release
 		return []Listed{{ID: q.Category + "-1"}}, nil
 	}
-	c := newListCache(time.Hour, 10)
+	c := newListCache(time.Hour, 0, 10)
 	ctx := context.Background()
 	q := ListQuery{Category: "kettle", Limit: 20}
 
@@ -68,7 +68,7 @@ func TestListCacheKeepsPagesSharesMissesAndClears(t *testing.T) {
 
 // A page whose query started before a clear is not kept: it may predate the change.
 func TestListCacheDoesNotKeepAPageLoadedAcrossAClear(t *testing.T) {
-	c := newListCache(time.Hour, 10)
+	c := newListCache(time.Hour, 0, 10)
 	var loads int
 	load := func(ctx context.Context, q ListQuery) ([]Listed, error) {
 		loads++
@@ -84,5 +84,42 @@ func TestListCacheDoesNotKeepAPageLoadedAcrossAClear(t *testing.T) {
 	}
 	if loads != 2 {
 		t.Errorf("%d queries, want 2 (the first page must not have been kept)", loads)
+	}
+}
+
+// After a change, a page read before the index's next refresh may not show the change:
+// it is kept until that refresh is due, then read again; a page read later is kept for the
+// whole TTL.
+func TestListCacheKeepsAPageReadBeforeTheRefreshOnlyUntilIt(t *testing.T) {
+	var loads atomic.Int64
+	load := func(ctx context.Context, q ListQuery) ([]Listed, error) {
+		loads.Add(1)
+		return []Listed{{ID: "p"}}, nil
+	}
+	const refresh = 50 * time.Millisecond
+	c := newListCache(time.Hour, refresh, 10)
+	ctx := context.Background()
+	q := ListQuery{Limit: 20}
+	get := func() {
+		t.Helper()
+		if _, err := c.get(ctx, q, load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.clear() // a change: the index shows it after its next refresh
+	get()
+	get()
+	if got := loads.Load(); got != 1 {
+		t.Fatalf("within the refresh: %d queries, want 1 (the page is kept until the refresh)", got)
+	}
+	time.Sleep(2 * refresh)
+	get()
+	if got := loads.Load(); got != 2 {
+		t.Fatalf("after the refresh: %d queries, want 2 (the page read before it may miss the change)", got)
+	}
+	time.Sleep(2 * refresh)
+	get()
+	if got := loads.Load(); got != 2 {
+		t.Errorf("a page read after the refresh: %d queries, want 2 (kept for the TTL)", got)
 	}
 }

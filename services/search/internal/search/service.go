@@ -42,6 +42,9 @@ type Options struct {
 	// ListCacheTTL is how long a listing page is kept (listCache); zero or less: not kept.
 	// About the index's refresh interval adds next to nothing to the listing's lag.
 	ListCacheTTL time.Duration
+	// Refresh is the index's refresh interval: after a change, a page read within it may
+	// not show the change yet, so it is kept only until the refresh has shown it.
+	Refresh time.Duration
 }
 
 // listCacheMax bounds the pages kept; past it the cache starts empty again.
@@ -57,7 +60,7 @@ func NewService(index Index, rb Rebuilder, exports Exports, catalog Catalog, opt
 		opts.DriftPause = time.Second
 	}
 	return &Service{index: index, rb: rb, exports: exports, catalog: catalog, opts: opts, log: log,
-		list: newListCache(opts.ListCacheTTL, listCacheMax)}
+		list: newListCache(opts.ListCacheTTL, opts.Refresh, listCacheMax)}
 }
 
 // Handle applies one catalog or inventory event to the index behind the alias; it is the
