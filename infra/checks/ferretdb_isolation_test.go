@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"polyshop/shared/testenv"
+	"polyshop/shared/testenv/mongotest"
 )
 
 // TestFerretDBLetsOnlyTheCatalogIn: natively FerretDB keeps the catalog in PostgreSQL and
@@ -64,5 +66,42 @@ func TestFerretDBLetsOnlyTheCatalogIn(t *testing.T) {
 				t.Errorf("%s: %v, want an authentication or permission refusal", name, err)
 			}
 		})
+	}
+}
+
+// TestFerretDBServesIDLookupsFromAnIndex: FerretDB v1 passes an equality on _id down to
+// PostgreSQL as a jsonb containment that its own btree index cannot serve; the native
+// stack's event trigger (infra/ferretdb/pg-indexes.sql) gives every collection FerretDB
+// creates a GIN index on _id that can, so a lookup by _id is not a scan of the collection.
+// FerretDB's explain carries PostgreSQL's plan.
+func TestFerretDBServesIDLookupsFromAnIndex(t *testing.T) {
+	db := mongotest.Database(t, "CATALOG_MONGODB_URI") // a new database: its tables are new
+	coll := db.Collection("things")
+	ctx := context.Background()
+	docs := make([]any, 3000)
+	for i := range docs {
+		docs[i] = bson.M{"_id": fmt.Sprintf("thing-%05d", i), "name": strings.Repeat("x", 200)}
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		FilterPushdown *bool `bson:"filterPushdown"`
+		QueryPlanner   struct {
+			Plan bson.M `bson:"Plan"`
+		} `bson:"queryPlanner"`
+	}
+	err := db.RunCommand(ctx, bson.D{{Key: "explain", Value: bson.D{
+		{Key: "find", Value: "things"}, {Key: "filter", Value: bson.M{"_id": "thing-01234"}},
+	}}}).Decode(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.FilterPushdown == nil {
+		t.Skip("not FerretDB: MongoDB serves _id from its own index")
+	}
+	plan := fmt.Sprint(out.QueryPlanner.Plan)
+	if !strings.Contains(plan, "_id_gin") || strings.Contains(plan, "Seq Scan") {
+		t.Errorf("lookup by _id: plan %s; want the _id GIN index, no sequential scan", plan)
 	}
 }

@@ -23,6 +23,8 @@ _ferretdb_pg_role() {
 	(_pg_admin_env && postgres_ready) || die "FerretDB keeps the catalog in PostgreSQL: start it first (./scripts/stack up postgres)"
 	(_pg_admin_env && CATALOG_DB_PASSWORD="$CATALOG_MONGODB_PASSWORD" POLYSHOP_PG_OWNERS=catalog \
 		"$POLYSHOP_ROOT/infra/postgres/init.sh")
+	# The _id index FerretDB v1 cannot make itself (infra/ferretdb/pg-indexes.sql).
+	(_pg_admin_env && PGOPTIONS="-c client_min_messages=warning" psql -qAt -v ON_ERROR_STOP=1 -d catalog -f "$POLYSHOP_ROOT/infra/ferretdb/pg-indexes.sql" >/dev/null)
 }
 
 ferretdb_start() {

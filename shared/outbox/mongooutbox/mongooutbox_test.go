@@ -227,3 +227,30 @@ func TestDrainOfManyDocuments(t *testing.T) {
 		t.Errorf("events left in the documents after the drain = %d, %v; want 0", left, err)
 	}
 }
+
+// On FerretDB v1 the scan's filter is passed down to PostgreSQL (its explain says
+// filterPushdown), so only documents with pending events are read and decoded; with a $gt
+// alone it decoded every document of the collection at every scan. MongoDB's explain has no
+// such field (it uses the count's index), and the test says so and stops there.
+func TestScanFilterIsPushedDown(t *testing.T) {
+	db := mongotest.Database(t, "CATALOG_MONGODB_URI")
+	coll := db.Collection("products")
+	ctx := context.Background()
+	if _, err := coll.InsertOne(ctx, bson.M{"_id": "p1", mongooutbox.FieldCount: int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	var out bson.M
+	err := db.RunCommand(ctx, bson.D{{Key: "explain", Value: bson.D{
+		{Key: "find", Value: "products"}, {Key: "filter", Value: mongooutbox.PendingFilter()},
+	}}}).Decode(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushdown, ok := out["filterPushdown"]
+	if !ok {
+		t.Skip("not FerretDB (no filterPushdown in explain): MongoDB serves the filter from the count's index")
+	}
+	if pushdown != true {
+		t.Errorf("filterPushdown = %v; want true (explain: %v)", pushdown, out)
+	}
+}
