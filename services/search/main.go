@@ -67,7 +67,7 @@ type Config struct {
 // DefaultRefreshInterval is how often Elasticsearch makes new writes searchable
 // (SEARCH_REFRESH_INTERVAL), the largest part of the change→searchable lag; the README's
 // "Change → searchable" section has the measurements behind the choice.
-const DefaultRefreshInterval = time.Second
+const DefaultRefreshInterval = 100 * time.Millisecond
 
 func loadConfig(getenv config.Getenv) (Config, error) {
 	r := config.New(getenv)
@@ -92,8 +92,10 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		Drift: search.Options{
 			DriftRounds: r.Int("SEARCH_REBUILD_DRIFT_ROUNDS", 3),
 			DriftPause:  r.Duration("SEARCH_REBUILD_DRIFT_PAUSE", time.Second),
-			// One refresh interval: the listing lags the catalog by about that already.
-			ListCacheTTL: r.Duration("SEARCH_LIST_CACHE_TTL", refresh),
+			// Changes this process applies clear the cache, and a page read before their
+			// refresh is kept only until it, so the TTL bounds only how long a change
+			// applied by another instance (they share the durable) goes unseen here.
+			ListCacheTTL: r.Duration("SEARCH_LIST_CACHE_TTL", time.Second),
 			Refresh:      refresh,
 		},
 		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),

@@ -34,13 +34,14 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if got.Durable != "search" || got.StockDurable != "search-inventory" || got.Concurrency != 4 || got.ES.Alias != "products" {
 		t.Errorf("defaults: %+v", got)
 	}
-	if got.ES.RefreshInterval != DefaultRefreshInterval || got.Drift.ListCacheTTL != DefaultRefreshInterval || got.Drift.Refresh != DefaultRefreshInterval {
-		t.Errorf("refresh %s, list cache TTL %s, cache's refresh %s; want %s each", got.ES.RefreshInterval, got.Drift.ListCacheTTL, got.Drift.Refresh, DefaultRefreshInterval)
+	if got.ES.RefreshInterval != DefaultRefreshInterval || got.Drift.Refresh != DefaultRefreshInterval || got.Drift.ListCacheTTL != time.Second {
+		t.Errorf("refresh %s, cache's refresh %s, list cache TTL %s; want %s, %s, 1s", got.ES.RefreshInterval, got.Drift.Refresh, got.Drift.ListCacheTTL, DefaultRefreshInterval, DefaultRefreshInterval)
 	}
 }
 
-// SEARCH_REFRESH_INTERVAL sets the index's refresh and the listing cache's TTL unless that
-// is set too; zero, negative or malformed is a configuration error naming the variable.
+// SEARCH_REFRESH_INTERVAL sets the index's refresh and how long the listing cache keeps a
+// page read before a change's refresh; zero, negative or malformed is a configuration error
+// naming the variable.
 func TestLoadConfigRefreshInterval(t *testing.T) {
 	base := map[string]string{"SEARCH_ELASTICSEARCH_URL": "http://127.0.0.1:9200", "SEARCH_NATS_URL": "nats://search:x@127.0.0.1:4222"}
 	with := func(kv ...string) config.Getenv {
@@ -54,8 +55,8 @@ func TestLoadConfigRefreshInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ES.RefreshInterval != 250*time.Millisecond || got.Drift.ListCacheTTL != 250*time.Millisecond {
-		t.Errorf("refresh %s, list cache TTL %s; want 250ms each", got.ES.RefreshInterval, got.Drift.ListCacheTTL)
+	if got.ES.RefreshInterval != 250*time.Millisecond || got.Drift.Refresh != 250*time.Millisecond {
+		t.Errorf("refresh %s, list cache's refresh %s; want 250ms each", got.ES.RefreshInterval, got.Drift.Refresh)
 	}
 	got, err = loadConfig(with("SEARCH_REFRESH_INTERVAL", "250ms", "SEARCH_LIST_CACHE_TTL", "2s"))
 	if err != nil || got.Drift.ListCacheTTL != 2*time.Second {
