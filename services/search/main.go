@@ -58,10 +58,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Limits bound the requests served at once (SEARCH_MAX_INFLIGHT) and put a deadline on
 	// each (SEARCH_REQUEST_TIMEOUT); the operator's /admin routes are outside both.
-	Limits httpx.Limits
-	// QueryInflight bounds GET /search alone (SEARCH_QUERY_MAX_INFLIGHT).
-	QueryInflight int
-	LogLevel      slog.Level
+	Limits   httpx.Limits
+	LogLevel slog.Level
 }
 
 // DefaultRefreshInterval is how often Elasticsearch makes new writes searchable
@@ -96,14 +94,16 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 			// refresh is kept only until it, so the TTL bounds only how long a change
 			// applied by another instance (they share the durable) goes unseen here.
 			ListCacheTTL: r.Duration("SEARCH_LIST_CACHE_TTL", time.Second),
-			Refresh:      refresh,
+			// The same for search results; every change this process applies clears them.
+			QueryCacheTTL: r.Duration("SEARCH_QUERY_CACHE_TTL", time.Second),
+			QueryInflight: r.Int("SEARCH_QUERY_MAX_INFLIGHT", search.DefaultQueryInflight),
+			Refresh:       refresh,
 		},
 		ShutdownTimeout: r.Duration("SEARCH_SHUTDOWN_TIMEOUT", 10*time.Second),
 		Limits: httpx.Limits{
 			MaxInflight:    r.Int("SEARCH_MAX_INFLIGHT", httpapi.DefaultMaxInflight),
 			RequestTimeout: r.Duration("SEARCH_REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout),
 		},
-		QueryInflight: r.Int("SEARCH_QUERY_MAX_INFLIGHT", httpapi.DefaultQueryInflight),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.String("SEARCH_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("SEARCH_LOG_LEVEL: %w", err)
@@ -141,8 +141,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"elasticsearch_password", redacted(cfg.ES.Password), "alias", cfg.ES.Alias,
 		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "inventory_consumer", cfg.StockDurable, "concurrency", cfg.Concurrency,
 		"catalog_url", cfg.CatalogURL, "inventory_url", cfg.InventoryURL,
-		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "list_cache_ttl", cfg.Drift.ListCacheTTL.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
-		"max_inflight", cfg.Limits.MaxInflight, "query_max_inflight", cfg.QueryInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
+		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "list_cache_ttl", cfg.Drift.ListCacheTTL.String(), "query_cache_ttl", cfg.Drift.QueryCacheTTL.String(), "refresh_interval", cfg.ES.RefreshInterval.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"max_inflight", cfg.Limits.MaxInflight, "query_max_inflight", cfg.Drift.QueryInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)
 	if err != nil {
@@ -229,7 +229,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"nats":          nc.Ready,
 		"consumer":      cons.Ready,
 	}}
-	api := httpapi.New(svc, log, health.Checks, reg, httpapi.WithLimits(cfg.Limits), httpapi.WithQueryInflight(cfg.QueryInflight))
+	api := httpapi.New(svc, log, health.Checks, reg, httpapi.WithLimits(cfg.Limits))
 	serveErr := httpx.Serve(ctx, cfg.HTTPAddr, admin.Wrap(api.Handler(), log, admin.Deps{Conn: nc, Outbox: nil}), log, httpx.WithShutdownTimeout(cfg.ShutdownTimeout), httpx.WithMTLS(srvTLS, httpapi.Callers))
 
 	// HTTP is down; let the consumer finish and acknowledge what it holds, then close.

@@ -16,7 +16,7 @@ const attrFacetSize = 200
 func (x *Index) Search(ctx context.Context, q search.Query) (search.Result, error) {
 	body := searchBody(q)
 	var resp searchResponse
-	if _, err := x.do(ctx, http.MethodPost, "/"+x.alias+"/_search", body, &resp); err != nil {
+	if _, err := x.do(ctx, http.MethodPost, "/"+x.alias+"/_search?request_cache=true", body, &resp); err != nil {
 		return search.Result{}, fmt.Errorf("search: %w", err)
 	}
 	return resp.result(q.Limit), nil

@@ -32,8 +32,6 @@ type API struct {
 	checks map[string]func(context.Context) error
 	reg    *prometheus.Registry
 	limits httpx.Limits
-	// queryInflight bounds GET /search on its own (WithQueryInflight).
-	queryInflight int
 }
 
 // Defaults of the in-flight bound and the per-request deadline (SEARCH_MAX_INFLIGHT,
@@ -45,16 +43,6 @@ const (
 	DefaultMaxInflight    = 32
 	DefaultRequestTimeout = 5 * time.Second
 )
-
-// DefaultQueryInflight bounds full-text searches in flight (SEARCH_QUERY_MAX_INFLIGHT):
-// Elasticsearch's search threads (4 on two cores). A search costs milliseconds of CPU in
-// Elasticsearch; more at once only queue there and take the cores from everything else on
-// the machine — the listing included — so beyond this they are shed.
-const DefaultQueryInflight = 4
-
-// WithQueryInflight sets the bound of GET /search alone (DefaultQueryInflight when not
-// positive).
-func WithQueryInflight(n int) Option { return func(a *API) { a.queryInflight = n } }
 
 // Option configures an API.
 type Option func(*API)
@@ -77,9 +65,6 @@ func New(svc *search.Service, log *slog.Logger, checks map[string]func(context.C
 	if a.limits.MaxInflight <= 0 {
 		a.limits.MaxInflight = DefaultMaxInflight
 	}
-	if a.queryInflight <= 0 {
-		a.queryInflight = DefaultQueryInflight
-	}
 	a.limits.Exempt = httpx.Paths("/admin/")
 	return a
 }
@@ -90,11 +75,13 @@ func (a *API) Handler() http.Handler {
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
 	// Bulkheads: searching and listing each have their own bound, so slow searches (full
 	// text, facets) cannot take the slots of the listing (cheap, mostly cached), nor the
-	// reverse; the service's bound around everything is the two together.
+	// reverse; the service's bound around everything is the two together. The queries that
+	// reach Elasticsearch have a tighter bound of their own, behind the result cache
+	// (search.Options.QueryInflight): a cached answer never waits for one.
 	bulkhead := func(name string, n int, next http.Handler) http.Handler {
 		return httpx.Shed(httpx.Limits{MaxInflight: n, RetryAfter: a.limits.RetryAfter}, "search "+name, a.reg)(next)
 	}
-	mux.Handle("GET /search", bulkhead("query", a.queryInflight, h(a.search)))
+	mux.Handle("GET /search", bulkhead("query", a.limits.MaxInflight, h(a.search)))
 	mux.Handle("GET /products", bulkhead("listing", a.limits.MaxInflight, h(a.list)))
 	mux.Handle("POST /admin/rebuild", h(a.rebuild))
 	mux.Handle("GET /admin/drift", h(a.drift))
@@ -110,6 +97,10 @@ func problem(err error) error {
 	switch {
 	case errors.Is(err, search.ErrRebuildRunning):
 		return httpx.Conflict("A rebuild is already running.")
+	case errors.Is(err, search.ErrBusy):
+		e := httpx.Unavailable("The search engine is at its bound of queries in flight; retry after 1s.")
+		e.Headers = http.Header{"Retry-After": {"1"}}
+		return e
 	case errors.Is(err, search.ErrUnavailable):
 		return httpx.Unavailable("The search engine is unavailable; retry shortly.")
 	case errors.Is(err, search.ErrCatalogUnavailable):

@@ -203,6 +203,7 @@ func (s *Service) Rebuild(ctx context.Context) (RebuildReport, error) {
 	}
 	rep.Swapped = true
 	s.list.clear() // pages of the old index
+	s.results.clear()
 	// From here on the live consumers write into the new index too; replay the tail of
 	// each stream they may have written into the old one only. Versions per source make
 	// overlaps harmless, optimistic concurrency makes concurrent writes safe.

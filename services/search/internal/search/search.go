@@ -408,6 +408,10 @@ type Listed struct {
 	UpdatedAt    time.Time      `json:"updatedAt"`
 }
 
+// ErrBusy is a search refused because Options.QueryInflight queries are already running in
+// Elasticsearch (a 503 with Retry-After).
+var ErrBusy = errors.New("search engine at its bound of queries in flight")
+
 // ErrUnavailable wraps failures to reach the engine.
 var ErrUnavailable = errors.New("search engine unavailable")
 

@@ -28,6 +28,8 @@ type Service struct {
 	log     *slog.Logger
 	rebuild sync.Mutex
 	list    *listCache
+	results *pageCache[queryKey, Result]
+	queries chan struct{} // slots of the searches running in Elasticsearch
 }
 
 // Options tune the rebuild's drift check.
@@ -42,13 +44,31 @@ type Options struct {
 	// ListCacheTTL is how long a listing page is kept (listCache); zero or less: not kept.
 	// About the index's refresh interval adds next to nothing to the listing's lag.
 	ListCacheTTL time.Duration
+	// QueryCacheTTL is how long a search result is kept (pageCache); zero or less: not kept.
+	QueryCacheTTL time.Duration
+	// QueryInflight bounds the searches running in Elasticsearch at once (default
+	// DefaultQueryInflight); beyond it Search answers ErrBusy at once. Cached answers do
+	// not count.
+	QueryInflight int
 	// Refresh is the index's refresh interval: after a change, a page read within it may
 	// not show the change yet, so it is kept only until the refresh has shown it.
 	Refresh time.Duration
 }
 
-// listCacheMax bounds the pages kept; past it the cache starts empty again.
-const listCacheMax = 10000
+// DefaultQueryInflight bounds the searches running in Elasticsearch (SEARCH_QUERY_MAX_INFLIGHT).
+// Elasticsearch searches on 1.5 × cores + 1 threads (4 on two cores) and queues the rest;
+// a search it has not answered since the last refresh costs 15–20 ms of its CPU, one from its
+// request cache a few. Measured on two cores (README "Under load"): 4 refused 10% of 300
+// searches/s while Elasticsearch used 80% of a core; 8 refused 0.8%, p99 46 ms; 32 (uncached)
+// let searches take the cores from the listing beside them (265 → 52 pages/s).
+const DefaultQueryInflight = 8
+
+// listCacheMax and queryCacheMax bound the answers kept; past one, its cache starts empty
+// again. A result with facets is a few tens of kilobytes: 2,000 of them, some tens of MB.
+const (
+	listCacheMax  = 10000
+	queryCacheMax = 2000
+)
 
 // NewService returns a Service. rb, exports and catalog are what a rebuild and the drift
 // check use; they may be zero for a process that only serves queries or only consumes.
@@ -59,8 +79,13 @@ func NewService(index Index, rb Rebuilder, exports Exports, catalog Catalog, opt
 	if opts.DriftPause <= 0 {
 		opts.DriftPause = time.Second
 	}
+	if opts.QueryInflight <= 0 {
+		opts.QueryInflight = DefaultQueryInflight
+	}
 	return &Service{index: index, rb: rb, exports: exports, catalog: catalog, opts: opts, log: log,
-		list: newListCache(opts.ListCacheTTL, opts.Refresh, listCacheMax)}
+		list:    newListCache(opts.ListCacheTTL, opts.Refresh, listCacheMax),
+		results: newPageCache[queryKey, Result](opts.QueryCacheTTL, opts.Refresh, queryCacheMax),
+		queries: make(chan struct{}, opts.QueryInflight)}
 }
 
 // Handle applies one catalog or inventory event to the index behind the alias; it is the
@@ -77,12 +102,48 @@ func (s *Service) Handle(ctx context.Context, e events.Envelope) error {
 	if op.Kind == OpPut || op.Kind == OpDelete {
 		s.list.clear() // the listing shows catalog parts only; stock leaves it as it is
 	}
+	s.results.clear() // hits carry stock too
 	return err
 }
 
-// Search runs a validated query.
+// Search runs a validated query (from the cache while the index has not changed).
 func (s *Service) Search(ctx context.Context, q Query) (Result, error) {
-	return s.index.Search(ctx, q)
+	return s.results.get(ctx, keyOf(q), func(ctx context.Context, _ queryKey) (Result, error) {
+		select {
+		case s.queries <- struct{}{}:
+			defer func() { <-s.queries }()
+		default:
+			return Result{}, ErrBusy
+		}
+		return s.index.Search(ctx, q)
+	})
+}
+
+// queryKey is a Query by value: two queries asking the same thing have equal keys.
+type queryKey struct {
+	text, category             string
+	minPrice, maxPrice         int64
+	hasMin, hasMax, hasInStock bool
+	inStock, hasAfter          bool
+	after                      Cursor
+	limit                      int
+}
+
+func keyOf(q Query) queryKey {
+	k := queryKey{text: q.Text, category: q.Category, limit: q.Limit}
+	if q.MinPrice != nil {
+		k.minPrice, k.hasMin = *q.MinPrice, true
+	}
+	if q.MaxPrice != nil {
+		k.maxPrice, k.hasMax = *q.MaxPrice, true
+	}
+	if q.InStock != nil {
+		k.inStock, k.hasInStock = *q.InStock, true
+	}
+	if q.After != nil {
+		k.after, k.hasAfter = *q.After, true
+	}
+	return k
 }
 
 // List returns one page of the product listing and the id to continue after ("" on the
