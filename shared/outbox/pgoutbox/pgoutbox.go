@@ -147,38 +147,41 @@ func (s *Store) upgrade(ctx context.Context) (outbox.Policy, error) {
 	return s.policy, nil
 }
 
-// drainSelect locks up to $1 pending rows in seq order with FOR UPDATE SKIP LOCKED, leaving
-// out aggregates held back by an earlier row that is parked or waiting for its retry time,
-// then leaves out rows whose aggregate has an earlier pending row it did not lock (another
-// relay holds it). held is small (the aggregates blocked by a failed event, from the
-// outbox_held index), so the candidates are read along outbox_pending in seq order and the
-// scan stops at the limit, whatever the backlog; the earlier pending rows are counted per
-// row along outbox_pending_aggregate, so the cost follows the batch, not the backlog.
+// drainSelect reads up to $1 pending rows in seq order, leaving out aggregates held back by
+// an earlier row that is parked or waiting for its retry time — if this transaction gets
+// the outbox's drain lock (a transaction-level advisory lock keyed by the schema), else
+// nothing. One drain at a time per outbox: relays of several instances take turns, so no
+// row needs a row lock (FOR UPDATE wrote a lock record per row to the WAL, as many as the
+// delete that follows) and no row needs the check that another relay holds an earlier row
+// of its aggregate (a count per row). held is small (the aggregates blocked by a failed
+// event, from the outbox_held index), so the candidates are read along outbox_pending in
+// seq order and the scan stops at the limit, whatever the backlog.
 const drainSelect = `
-WITH held AS MATERIALIZED (
+WITH lk AS MATERIALIZED (
+	SELECT pg_try_advisory_xact_lock(` + drainLockClass + `, hashtext(current_schema())) AS ok
+), held AS MATERIALIZED (
 	SELECT aggregate, min(seq) AS seq FROM outbox
 	WHERE published_at IS NULL AND (parked_at IS NOT NULL OR next_attempt_at IS NOT NULL)
 	  AND (parked_at IS NOT NULL OR next_attempt_at > now())
 	GROUP BY aggregate
-), c AS (
-	SELECT id, seq, aggregate, envelope, attempts FROM outbox o
-	WHERE published_at IS NULL AND parked_at IS NULL
-	  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-	  AND NOT EXISTS (SELECT 1 FROM held h WHERE h.aggregate = o.aggregate AND h.seq < o.seq)
-	ORDER BY seq
-	LIMIT $1
-	FOR UPDATE SKIP LOCKED
-), r AS (
-	SELECT c.*, row_number() OVER (PARTITION BY aggregate ORDER BY seq) - 1 AS before FROM c
 )
-SELECT r.id::text, r.aggregate, r.envelope::text, r.attempts FROM r
-WHERE (SELECT count(*) FROM outbox p WHERE p.published_at IS NULL AND p.aggregate = r.aggregate AND p.seq < r.seq) = r.before
-ORDER BY r.seq`
+SELECT o.id::text, o.aggregate, o.envelope::text, o.attempts FROM outbox o
+WHERE (SELECT ok FROM lk)
+  AND published_at IS NULL AND parked_at IS NULL
+  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+  AND NOT EXISTS (SELECT 1 FROM held h WHERE h.aggregate = o.aggregate AND h.seq < o.seq)
+ORDER BY seq
+LIMIT $1`
 
-// Drain implements outbox.Store. In one transaction it locks and reads the rows to hand
-// out (drainSelect), publishes them in order, skipping an aggregate's later rows after a
-// failure, deletes the published rows and records the failures (outbox.Policy). If the
-// relay dies before the commit, the rows stay pending and are published again.
+// drainLockClass is the first key of the drain lock, the second being the schema's hash:
+// "po" for Polyshop outbox.
+const drainLockClass = "28783"
+
+// Drain implements outbox.Store. In one transaction it takes the drain lock and reads the
+// rows to hand out (drainSelect; none while another relay holds the lock), publishes them
+// in order, skipping an aggregate's later rows after a failure, deletes the published rows
+// and records the failures (outbox.Policy). If the relay dies before the commit, the rows
+// stay pending and are published again.
 //
 // Two round trips per drain: BEGIN, SET LOCAL and the select go in one batch, the delete,
 // the failures and COMMIT in another. Published rows are deleted rather than marked: an

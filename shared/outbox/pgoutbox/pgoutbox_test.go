@@ -127,3 +127,68 @@ func TestDrainOnTableWithRowsMarkedPublished(t *testing.T) {
 		}
 	}
 }
+
+// Drains take turns: while one relay's drain is publishing, another relay's drain of the
+// same outbox hands out nothing (it does not wait, and it cannot take a later event of an
+// aggregate whose earlier one is being published); when the first has committed, the
+// published rows are gone and nothing is handed out twice.
+func TestDrainsTakeTurns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, _ := pgtest.Schema(t, "USERS_DATABASE_URL")
+	if err := pgoutbox.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	var evs []events.Envelope
+	for seq := int64(1); seq <= 3; seq++ {
+		e, err := events.New(ctx, "polyshop.users.test_turns.v1", "u1", seq, json.RawMessage(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	first, second := pgoutbox.New(pool), pgoutbox.New(pool)
+	t.Cleanup(first.Close)
+	t.Cleanup(second.Close)
+	// Each store checks the table's shape on its first drain (DDL, which would wait for the
+	// other's open transaction): let both do it on the empty table first.
+	for _, s := range []*pgoutbox.Store{first, second} {
+		if _, err := s.Drain(ctx, 10, func(context.Context, events.Envelope) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return pgoutbox.Add(ctx, tx, evs...) }); err != nil {
+		t.Fatal(err)
+	}
+	publishing, release := make(chan struct{}), make(chan struct{})
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		once := false
+		n, err := first.Drain(ctx, 10, func(context.Context, events.Envelope) error {
+			if !once {
+				once = true
+				close(publishing)
+				<-release
+			}
+			return nil
+		})
+		done <- result{n, err}
+	}()
+	<-publishing
+	var handed []string
+	publish := func(_ context.Context, e events.Envelope) error { handed = append(handed, e.ID); return nil }
+	if n, err := second.Drain(ctx, 10, publish); n != 0 || err != nil || len(handed) != 0 {
+		t.Errorf("second drain while the first publishes = %d, %v, handed %v; want 0, nil, nothing", n, err, handed)
+	}
+	close(release)
+	if r := <-done; r.n != 3 || r.err != nil {
+		t.Fatalf("first drain = %d, %v; want 3, nil", r.n, r.err)
+	}
+	if n, err := second.Drain(ctx, 10, publish); n != 0 || err != nil || len(handed) != 0 {
+		t.Errorf("second drain after the first committed = %d, %v, handed %v; want 0, nil, nothing", n, err, handed)
+	}
+}
