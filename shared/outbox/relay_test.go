@@ -18,6 +18,7 @@ type fakeStore struct {
 	mu      sync.Mutex
 	results []drainResult // consumed in order; afterwards Drain returns 0, nil
 	calls   []string
+	limits  []int
 	done    chan struct{}
 }
 
@@ -30,6 +31,7 @@ func (s *fakeStore) Drain(ctx context.Context, limit int, publish func(context.C
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, "drain")
+	s.limits = append(s.limits, limit)
 	if len(s.results) == 0 {
 		select {
 		case <-s.done:
@@ -61,18 +63,29 @@ func (nopPublisher) Publish(context.Context, events.Envelope) error { return nil
 
 func TestRelayRun(t *testing.T) {
 	tests := []struct {
-		name    string
-		results []drainResult
-		want    []string
+		name       string
+		results    []drainResult
+		want       []string
+		wantLimits []int // of the drains in want
 	}{
-		{"full batches drain again at once", []drainResult{{10, nil}, {10, nil}, {3, nil}}, []string{"drain", "drain", "drain", "wait", "drain"}},
-		{"errors back off without waiting on the store", []drainResult{{0, errors.New("broker down")}, {2, errors.New("again")}, {1, nil}}, []string{"drain", "drain", "drain", "wait", "drain"}},
+		{"full batches drain again at once, each limit twice the last, up to the largest",
+			[]drainResult{{10, nil}, {20, nil}, {40, nil}, {50, nil}, {50, nil}, {3, nil}},
+			[]string{"drain", "drain", "drain", "drain", "drain", "drain", "wait", "drain"},
+			[]int{10, 20, 40, 50, 50, 50, 10}},
+		{"a drain that is not full: wait, and back to the batch",
+			[]drainResult{{10, nil}, {19, nil}, {10, nil}},
+			[]string{"drain", "drain", "wait", "drain", "drain"},
+			[]int{10, 20, 10, 20}},
+		{"errors back off without waiting on the store, and reset the limit",
+			[]drainResult{{0, errors.New("broker down")}, {2, errors.New("again")}, {1, nil}},
+			[]string{"drain", "drain", "drain", "wait", "drain"},
+			[]int{10, 10, 10, 10}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &fakeStore{results: tc.results, done: make(chan struct{})}
 			var observed []int
-			r := outbox.NewRelay(s, nopPublisher{}, nil, outbox.WithBatch(10), outbox.WithInterval(time.Millisecond),
+			r := outbox.NewRelay(s, nopPublisher{}, nil, outbox.WithBatch(10), outbox.WithMaxBatch(50), outbox.WithInterval(time.Millisecond),
 				outbox.WithBackoff(time.Millisecond, 5*time.Millisecond),
 				outbox.WithObserver(func(n int, err error) { observed = append(observed, n) }))
 			ctx, cancel := context.WithCancel(context.Background())
@@ -91,6 +104,9 @@ func TestRelayRun(t *testing.T) {
 			defer s.mu.Unlock()
 			if diff := cmp.Diff(s.calls[:len(tc.want)], tc.want); diff != "" {
 				t.Errorf("calls (-got +want):\n%s", diff)
+			}
+			if diff := cmp.Diff(s.limits[:len(tc.wantLimits)], tc.wantLimits); diff != "" {
+				t.Errorf("drain limits (-got +want):\n%s", diff)
 			}
 		})
 	}
