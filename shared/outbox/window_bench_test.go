@@ -19,10 +19,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +38,7 @@ import (
 	"polyshop/shared/outbox/mongooutbox"
 	"polyshop/shared/outbox/pgoutbox"
 	"polyshop/shared/outbox/redisoutbox"
+	"polyshop/shared/testenv"
 	"polyshop/shared/testenv/mongotest"
 	"polyshop/shared/testenv/natstest"
 	"polyshop/shared/testenv/pgtest"
@@ -291,22 +290,7 @@ func relayBacklog(b *testing.B, c *broker.Conn, typ string, store outbox.Store, 
 	}
 }
 
-// ferretCPU is the CPU time the local ferretdb process has used so far (0 when there is none).
+// ferretCPU is the CPU time the local ferretdb processes have used so far (0 when there is none).
 func ferretCPU() time.Duration {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		comm, err := os.ReadFile(filepath.Join(d, "comm"))
-		if err != nil || strings.TrimSpace(string(comm)) != "ferretdb" {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join(d, "stat"))
-		if err != nil {
-			return 0
-		}
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
-	}
-	return 0
+	return testenv.CPUTime(func(name, _ string) bool { return name == "ferretdb" })
 }

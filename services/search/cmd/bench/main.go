@@ -31,7 +31,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -407,59 +406,44 @@ func pct(d []time.Duration, p int) time.Duration {
 	return s[max(min(i, len(s))-1, 0)].Round(10 * time.Microsecond)
 }
 
-// cpuSample is the CPU time (user+system) of the processes the lag depends on, by name.
+// cpuSample is the CPU time of the processes the lag depends on, by group.
 type cpuSample struct {
-	at    time.Time
-	ticks map[string]int64
+	at  time.Time
+	cpu map[string]time.Duration
 }
 
-// watched names the processes whose CPU the lag run reports, by a part of their command line.
-var watched = []struct{ name, match string }{
-	{"elasticsearch", "org.elasticsearch.bootstrap"},
-	{"search", "svc-search"},
-	{"catalog", "svc-catalog"},
-	{"ferretdb", "ferretdb serve"},
-	{"postgres", "postgres"},
-	{"nats", "nats-server"},
+// watched names the processes whose CPU the lag run reports: by process name, or for
+// Elasticsearch (a "java" like Cassandra) by its main class.
+var watched = []struct {
+	name  string
+	match func(name, cmdline string) bool
+}{
+	{"elasticsearch", func(_, cmd string) bool { return strings.Contains(cmd, "org.elasticsearch.bootstrap") }},
+	{"search", named("svc-search")},
+	{"catalog", named("svc-catalog")},
+	{"ferretdb", named("ferretdb")},
+	{"postgres", named("postgres")},
+	{"nats", named("nats-server")},
+}
+
+func named(n string) func(string, string) bool {
+	return func(name, _ string) bool { return name == n }
 }
 
 func readCPU() cpuSample {
-	s := cpuSample{at: time.Now(), ticks: map[string]int64{}}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cmd, err := os.ReadFile(d + "/cmdline")
-		if err != nil {
-			continue
-		}
-		cmd = bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}) // arguments are NUL-separated
-		stat, err := os.ReadFile(d + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-		if len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		k, _ := strconv.ParseInt(f[12], 10, 64)
-		for _, w := range watched {
-			if bytes.Contains(cmd, []byte(w.match)) {
-				s.ticks[w.name] += u + k
-				break
-			}
-		}
+	s := cpuSample{at: time.Now(), cpu: map[string]time.Duration{}}
+	for _, w := range watched {
+		s.cpu[w.name] = testenv.CPUTime(w.match)
 	}
 	return s
 }
 
-// cpuShares prints each watched process group's CPU use between two samples, in % of one core
-// (Linux reports CPU time in ticks of 1/100 s).
+// cpuShares prints each watched group's CPU use between two samples, in % of one core.
 func cpuShares(a, b cpuSample) string {
-	secs := b.at.Sub(a.at).Seconds()
+	wall := b.at.Sub(a.at)
 	var parts []string
 	for _, w := range watched {
-		parts = append(parts, fmt.Sprintf("%s %.0f%%", w.name, float64(b.ticks[w.name]-a.ticks[w.name])/100/secs*100))
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", w.name, float64(b.cpu[w.name]-a.cpu[w.name])/float64(wall)*100))
 	}
 	return strings.Join(parts, ", ")
 }
