@@ -1,9 +1,12 @@
 package testenv
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -60,4 +63,33 @@ func CPUTime(match func(name, cmdline string) bool) time.Duration {
 	}
 	const clkTck = 100 // USER_HZ: 100 on every Linux port Go supports
 	return time.Duration(ticks) * time.Second / clkTck
+}
+
+// Machine describes this computer for a benchmark's record: cores, memory, CPU model, kernel.
+func Machine() string {
+	model, mem := "unknown CPU", ""
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				mem = fmt.Sprintf(", %.0f GiB memory", float64(kb)/(1<<20))
+				break
+			}
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d cores (nproc)%s, %s%s", runtime.NumCPU(), mem, model, kernel)
 }

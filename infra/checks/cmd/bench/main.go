@@ -18,7 +18,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -151,7 +150,7 @@ func connect(ctx context.Context, cfg config, name string) (Engine, error) {
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	t0 := time.Now()
 	d := NewDataset(cfg.seed, cfg.items, cfg.partitions)
-	r := &Run{Mode: cfg.mode, Date: t0.UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Go: runtime.Version(),
+	r := &Run{Mode: cfg.mode, Date: t0.UTC().Format("2006-01-02 15:04 MST"), Machine: testenv.Machine(), Go: runtime.Version(),
 		Concurrency: cfg.concurrency, Warmup: cfg.warmup.String(), Duration: cfg.duration.String(),
 		Items: cfg.items, Partitions: cfg.partitions, Seed: cfg.seed, Versions: map[string]string{}, Unavailable: map[string]string{}}
 	r.LoadBefore = testenv.LoadAvg()
@@ -246,33 +245,4 @@ func write(dir string, r *Run) error {
 		return fmt.Errorf("charts: %w", err)
 	}
 	return nil
-}
-
-// machine describes this computer: cores, memory, CPU model, kernel.
-func machine() string {
-	model, mem := "unknown CPU", ""
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		for _, line := range strings.Split(string(b), "\n") {
-			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
-				mem = fmt.Sprintf(", %.0f GiB memory", float64(kb)/(1<<20))
-				break
-			}
-		}
-	}
-	kernel := ""
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = ", Linux " + strings.TrimSpace(string(b))
-	}
-	return fmt.Sprintf("%d cores (nproc)%s, %s%s", runtime.NumCPU(), mem, model, kernel)
 }

@@ -28,8 +28,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,7 +105,7 @@ func main() {
 	fmt.Fprintf(&b, "# Service route vs HTTP no-op on the same server\n\n")
 	fmt.Fprintf(&b, "`go run ./cmd/overhead -window %s -rounds %d -concurrency %d` (infra/checks), %s.\n\n",
 		*window, *rounds, *conc, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "Machine: %s, %d cores (%s). Load averages (1, 5, 15 min) before: %s.\n\n", uname(), runtime.NumCPU(), cpuModel(), testenv.LoadAvg())
+	fmt.Fprintf(&b, "Machine: %s. Load averages (1, 5, 15 min) before: %s.\n\n", testenv.Machine(), testenv.LoadAvg())
 	fmt.Fprintf(&b, "No-op: `GET /healthz` of the same process (same listener, mutual TLS, middleware chain, access log). "+
 		"Latencies in ms of 2xx answers; rates in answers/s; \"adds\" is route p50 − no-op p50.\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
@@ -223,27 +221,6 @@ func firstID(ctx context.Context, client *http.Client, url, field string) (strin
 		return "", fmt.Errorf("%s: first item has no %s", url, field)
 	}
 	return v, nil
-}
-
-func uname() string {
-	b, err := exec.Command("uname", "-srm").Output()
-	if err != nil {
-		return runtime.GOOS + "/" + runtime.GOARCH
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
 
 func fail(err error) {
