@@ -46,15 +46,17 @@ func main() {
 
 // Config is the service's configuration; see README.md for each variable.
 type Config struct {
-	HTTPAddr        string
-	ES              esindex.Config
-	NATSURL         string
-	Durable         string
-	StockDurable    string
-	Concurrency     int
-	CatalogURL      string
-	InventoryURL    string
-	Drift           search.Options
+	HTTPAddr     string
+	ES           esindex.Config
+	NATSURL      string
+	Durable      string
+	StockDurable string
+	Concurrency  int
+	CatalogURL   string
+	InventoryURL string
+	// Service tunes the read model: the rebuild's drift check, the caches, the bound on
+	// searches in Elasticsearch.
+	Service         search.Options
 	ShutdownTimeout time.Duration
 	// Limits bound the requests served at once (SEARCH_MAX_INFLIGHT) and put a deadline on
 	// each (SEARCH_REQUEST_TIMEOUT); the operator's /admin routes are outside both.
@@ -87,7 +89,7 @@ func loadConfig(getenv config.Getenv) (Config, error) {
 		Concurrency:  r.Int("SEARCH_CONSUMER_CONCURRENCY", 4),
 		CatalogURL:   r.String("CATALOG_URL", "http://127.0.0.1:8083"),
 		InventoryURL: r.String("INVENTORY_URL", "http://127.0.0.1:8084"),
-		Drift: search.Options{
+		Service: search.Options{
 			DriftRounds: r.Int("SEARCH_REBUILD_DRIFT_ROUNDS", 3),
 			DriftPause:  r.Duration("SEARCH_REBUILD_DRIFT_PAUSE", time.Second),
 			// Changes this process applies clear the cache, and a page read before their
@@ -141,8 +143,8 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		"elasticsearch_password", redacted(cfg.ES.Password), "alias", cfg.ES.Alias,
 		"nats_url", config.Redact(cfg.NATSURL), "consumer", cfg.Durable, "inventory_consumer", cfg.StockDurable, "concurrency", cfg.Concurrency,
 		"catalog_url", cfg.CatalogURL, "inventory_url", cfg.InventoryURL,
-		"drift_rounds", cfg.Drift.DriftRounds, "drift_pause", cfg.Drift.DriftPause.String(), "list_cache_ttl", cfg.Drift.ListCacheTTL.String(), "query_cache_ttl", cfg.Drift.QueryCacheTTL.String(), "refresh_interval", cfg.ES.RefreshInterval.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
-		"max_inflight", cfg.Limits.MaxInflight, "query_max_inflight", cfg.Drift.QueryInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
+		"drift_rounds", cfg.Service.DriftRounds, "drift_pause", cfg.Service.DriftPause.String(), "list_cache_ttl", cfg.Service.ListCacheTTL.String(), "query_cache_ttl", cfg.Service.QueryCacheTTL.String(), "refresh_interval", cfg.ES.RefreshInterval.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"max_inflight", cfg.Limits.MaxInflight, "query_max_inflight", cfg.Service.QueryInflight, "request_timeout", cfg.Limits.RequestTimeout.String(), "log_level", cfg.LogLevel.String())
 
 	shutdownTracing, err := obs.SetupTracing(ctx, "search", getenv)
 	if err != nil {
@@ -170,7 +172,7 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer, args ...st
 		Stock:    rebuild.HTTPExport[rebuild.StockRecord]{URL: cfg.InventoryURL + "/export/stock", Client: hc},
 	}
 	cat := catalogclient.New(cfg.CatalogURL, hc)
-	svc := search.NewService(idx, rebuild.New(nc.JetStream(), 500, log), exports, cat, cfg.Drift, log)
+	svc := search.NewService(idx, rebuild.New(nc.JetStream(), 500, log), exports, cat, cfg.Service, log)
 
 	switch cmd {
 	case "rebuild":

@@ -34,8 +34,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if got.Durable != "search" || got.StockDurable != "search-inventory" || got.Concurrency != 4 || got.ES.Alias != "products" {
 		t.Errorf("defaults: %+v", got)
 	}
-	if got.ES.RefreshInterval != DefaultRefreshInterval || got.Drift.Refresh != DefaultRefreshInterval || got.Drift.ListCacheTTL != time.Second {
-		t.Errorf("refresh %s, cache's refresh %s, list cache TTL %s; want %s, %s, 1s", got.ES.RefreshInterval, got.Drift.Refresh, got.Drift.ListCacheTTL, DefaultRefreshInterval, DefaultRefreshInterval)
+	if got.ES.RefreshInterval != DefaultRefreshInterval || got.Service.Refresh != DefaultRefreshInterval || got.Service.ListCacheTTL != time.Second {
+		t.Errorf("refresh %s, cache's refresh %s, list cache TTL %s; want %s, %s, 1s", got.ES.RefreshInterval, got.Service.Refresh, got.Service.ListCacheTTL, DefaultRefreshInterval, DefaultRefreshInterval)
 	}
 }
 
@@ -55,12 +55,12 @@ func TestLoadConfigRefreshInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ES.RefreshInterval != 250*time.Millisecond || got.Drift.Refresh != 250*time.Millisecond {
-		t.Errorf("refresh %s, list cache's refresh %s; want 250ms each", got.ES.RefreshInterval, got.Drift.Refresh)
+	if got.ES.RefreshInterval != 250*time.Millisecond || got.Service.Refresh != 250*time.Millisecond {
+		t.Errorf("refresh %s, list cache's refresh %s; want 250ms each", got.ES.RefreshInterval, got.Service.Refresh)
 	}
 	got, err = loadConfig(with("SEARCH_REFRESH_INTERVAL", "250ms", "SEARCH_LIST_CACHE_TTL", "2s"))
-	if err != nil || got.Drift.ListCacheTTL != 2*time.Second {
-		t.Errorf("SEARCH_LIST_CACHE_TTL=2s: %s, %v", got.Drift.ListCacheTTL, err)
+	if err != nil || got.Service.ListCacheTTL != 2*time.Second {
+		t.Errorf("SEARCH_LIST_CACHE_TTL=2s: %s, %v", got.Service.ListCacheTTL, err)
 	}
 	for _, bad := range []string{"0s", "-1s", "soon"} {
 		if _, err := loadConfig(with("SEARCH_REFRESH_INTERVAL", bad)); err == nil || !strings.Contains(err.Error(), "SEARCH_REFRESH_INTERVAL") {

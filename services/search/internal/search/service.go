@@ -32,7 +32,8 @@ type Service struct {
 	queries chan struct{} // slots of the searches running in Elasticsearch
 }
 
-// Options tune the rebuild's drift check.
+// Options tune the service: the rebuild's drift check, the listing and result caches, and
+// the bound on searches running in Elasticsearch.
 type Options struct {
 	// DriftRounds is how many times the new index is compared with the catalog before the
 	// swap is refused (default 3); between rounds the streams' tails are caught up, so
