@@ -83,9 +83,9 @@ func (m *relayMetrics) publish(next func(context.Context, events.Envelope) error
 }
 
 func (m *relayMetrics) begin(next begin) begin {
-	return func(ctx context.Context, envelope string) (func(context.Context) error, bool, error) {
+	return func(ctx context.Context, it Item) (func(context.Context) error, bool, error) {
 		start := time.Now()
-		wait, malformed, err := next(ctx, envelope)
+		wait, malformed, err := next(ctx, it)
 		if err != nil {
 			m.failed.Inc()
 			return nil, malformed, err

@@ -197,12 +197,26 @@ func (s *suite) published(t *testing.T, want int) []events.Envelope {
 
 func (s *suite) publishedWithin(t *testing.T, want int, bound time.Duration) []events.Envelope {
 	t.Helper()
+	var got []events.Envelope
+	for _, m := range s.publishedMessages(t, want, bound) {
+		e, err := events.Parse(m.Data)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", m.Sequence, err)
+		}
+		got = append(got, e)
+	}
+	return got
+}
+
+// publishedMessages is published's stream messages as they are, headers included.
+func (s *suite) publishedMessages(t *testing.T, want int, bound time.Duration) []*jetstream.RawStreamMsg {
+	t.Helper()
 	ctx := context.Background()
 	stream, err := s.c.JetStream().Stream(ctx, natstest.StreamName(s.h.Owner))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []events.Envelope
+	var got []*jetstream.RawStreamMsg
 	seq := uint64(1)
 	deadline := time.Now().Add(bound)
 	settle := time.Time{}
@@ -210,11 +224,7 @@ func (s *suite) publishedWithin(t *testing.T, want int, bound time.Duration) []e
 		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(s.subject()))
 		switch {
 		case err == nil:
-			e, err := events.Parse(m.Data)
-			if err != nil {
-				t.Fatalf("stream message %d: %v", m.Sequence, err)
-			}
-			got = append(got, e)
+			got = append(got, m)
 			seq = m.Sequence + 1
 			continue
 		case !errors.Is(err, jetstream.ErrMsgNotFound):
@@ -232,6 +242,16 @@ func (s *suite) publishedWithin(t *testing.T, want int, bound time.Duration) []e
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// sameJSON compares JSON by value: a store may keep an envelope's data in another layout
+// (PostgreSQL's jsonb spaces it out).
+var sameJSON = cmp.Transformer("json", func(m json.RawMessage) any {
+	var v any
+	if err := json.Unmarshal(m, &v); err != nil {
+		return string(m)
+	}
+	return v
+})
 
 func ids(evs []events.Envelope) []string {
 	out := make([]string, len(evs))
@@ -439,15 +459,57 @@ func testOrderTwoRelays(t *testing.T, s *suite) {
 
 // A relay publishing through *broker.Conn itself (an EncodedPublisher: the stored
 // envelopes go out as they are, a window in flight) delivers every event once, each
-// aggregate in sequence order, as envelopes consumers parse.
+// aggregate in sequence order, as the envelopes committed, with the headers of each: its
+// id as the de-duplication id, its traceparent and correlation id (which an adapter may
+// read beside the envelope rather than from it).
 func testRelayOverConn(t *testing.T, s *suite) {
 	const perAgg, perCommit = 12, 3
 	aggs := []string{"c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"}
-	byAgg := s.history(t, aggs, perAgg, perCommit)
+	byAgg := map[string][]events.Envelope{}
+	committed := map[string]events.Envelope{}
+	for seq := int64(1); seq <= perAgg; seq += perCommit {
+		for i, a := range aggs {
+			var evs []events.Envelope
+			for k := range int64(perCommit) {
+				e := s.event(t, a, seq+k)
+				if i%2 == 0 { // half of them with a trace, a third without a correlation id
+					e.TraceParent = fmt.Sprintf("00-%032x-%016x-01", seq+k, i+1)
+				}
+				if i%3 == 0 {
+					e.CorrelationID = ""
+				}
+				evs = append(evs, e)
+				committed[e.ID] = e
+			}
+			s.commit(t, evs...)
+			byAgg[a] = append(byAgg[a], evs...)
+		}
+	}
 	runRelay(t, s.store(t, noRetryDelay), s.c, outbox.WithBatch(20))
 	got := map[string][]string{}
-	for _, e := range s.published(t, perAgg*len(aggs)) {
+	for _, m := range s.publishedMessages(t, perAgg*len(aggs), 30*time.Second) {
+		e, err := events.Parse(m.Data)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", m.Sequence, err)
+		}
 		got[e.Subject] = append(got[e.Subject], e.ID)
+		want := committed[e.ID]
+		if diff := cmp.Diff(e, want, sameJSON); diff != "" {
+			t.Errorf("envelope %s (-published +committed):\n%s", e.ID, diff)
+		}
+		headers := map[string]string{
+			jetstream.MsgIDHeader:      m.Header.Get(jetstream.MsgIDHeader),
+			broker.HeaderTraceParent:   m.Header.Get(broker.HeaderTraceParent),
+			broker.HeaderCorrelationID: m.Header.Get(broker.HeaderCorrelationID),
+		}
+		wantHeaders := map[string]string{
+			jetstream.MsgIDHeader:      want.ID,
+			broker.HeaderTraceParent:   want.TraceParent,
+			broker.HeaderCorrelationID: want.CorrelationID,
+		}
+		if diff := cmp.Diff(headers, wantHeaders); diff != "" {
+			t.Errorf("headers of %s (-got +want):\n%s", e.ID, diff)
+		}
 	}
 	want := map[string][]string{}
 	for a, evs := range byAgg {

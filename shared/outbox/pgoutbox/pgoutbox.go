@@ -165,7 +165,9 @@ WITH lk AS MATERIALIZED (
 	  AND (parked_at IS NOT NULL OR next_attempt_at > now())
 	GROUP BY aggregate
 )
-SELECT o.id::text, o.aggregate, o.envelope::text, o.attempts FROM outbox o
+SELECT o.id::text, o.aggregate, o.envelope::text, o.attempts,
+	o.envelope->>'id', o.envelope->>'type', o.envelope->>'traceparent', o.envelope->>'correlationid'
+FROM outbox o
 WHERE (SELECT ok FROM lk)
   AND published_at IS NULL AND parked_at IS NULL
   AND (next_attempt_at IS NULL OR next_attempt_at <= now())
@@ -220,6 +222,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	type row struct {
 		id, agg, env string
 		attempts     int
+		head         [4]*string // the envelope's id, type, traceparent, correlationid
 	}
 	var pending []row
 	err = func() error {
@@ -235,7 +238,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 		}
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.agg, &r.env, &r.attempts); err != nil {
+			if err := rows.Scan(&r.id, &r.agg, &r.env, &r.attempts, &r.head[0], &r.head[1], &r.head[2], &r.head[3]); err != nil {
 				rows.Close()
 				return err
 			}
@@ -260,7 +263,10 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	items := make([]outbox.Item, len(pending))
 	for i, r := range pending {
 		attempts[r.id] = r.attempts
-		items[i] = outbox.Item{Aggregate: r.agg, ID: r.id, Envelope: r.env}
+		// The envelope's attributes, read by PostgreSQL from the jsonb, spare the relay
+		// decoding the envelope.
+		items[i] = outbox.Item{Aggregate: r.agg, ID: r.id, Envelope: r.env,
+			EventID: deref(r.head[0]), Type: deref(r.head[1]), TraceParent: deref(r.head[2]), CorrelationID: deref(r.head[3])}
 	}
 	ok, err := pub.PublishAll(ctx, publish, items)
 	if err != nil {
@@ -475,4 +481,11 @@ func (s *Store) Close() {
 	s.listen <- struct{}{}
 	s.dropConn()
 	<-s.listen
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

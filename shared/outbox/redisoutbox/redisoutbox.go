@@ -35,7 +35,9 @@ func Add(ctx context.Context, pipe redis.Pipeliner, stream string, evs ...events
 		if err != nil {
 			return fmt.Errorf("outbox: encode event %s: %w", e.ID, err)
 		}
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"id", e.ID, "aggregate", e.Subject, "envelope", string(b)}})
+		// The type and trace attributes beside the envelope spare the relay decoding it.
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"id", e.ID, "aggregate", e.Subject, "envelope", string(b),
+			"type", e.Type, "traceparent", e.TraceParent, "correlationid", e.CorrelationID}})
 	}
 	return nil
 }
@@ -128,6 +130,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	type entry struct {
 		id, agg, env string
 		attempts     int
+		head         [4]string // the envelope's id, type, traceparent, correlationid
 	}
 	var cands []entry
 	held := map[string]bool{}
@@ -173,7 +176,11 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 				held[agg] = true
 				continue
 			}
-			cands = append(cands, entry{id: m.ID, agg: agg, env: env, attempts: f.Attempts})
+			c := entry{id: m.ID, agg: agg, env: env, attempts: f.Attempts}
+			for k, field := range [...]string{"id", "type", "traceparent", "correlationid"} {
+				c.head[k], _ = m.Values[field].(string)
+			}
+			cands = append(cands, c)
 			if len(cands) == limit {
 				break
 			}
@@ -194,7 +201,8 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	items := make([]outbox.Item, len(cands))
 	for i, c := range cands {
 		byID[c.id] = c
-		items[i] = outbox.Item{Aggregate: c.agg, ID: c.id, Envelope: c.env}
+		items[i] = outbox.Item{Aggregate: c.agg, ID: c.id, Envelope: c.env,
+			EventID: c.head[0], Type: c.head[1], TraceParent: c.head[2], CorrelationID: c.head[3]}
 	}
 	done, err := pub.PublishAll(ctx, publish, items)
 	if err != nil {
