@@ -117,6 +117,10 @@ func run(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		return err
 	}
 	defer shutdownTracing(context.Background()) //nolint:errcheck // best effort at exit
+	// Profiling (net/http/pprof) on a loopback listener of its own, only when GATEWAY_DEBUG_ADDR is set.
+	if _, err := obs.StartDebug(ctx, getenv("GATEWAY_DEBUG_ADDR"), log); err != nil {
+		return fmt.Errorf("config: GATEWAY_DEBUG_ADDR: %w", err)
+	}
 
 	// Mutual TLS towards the internal services (GATEWAY_TLS_CERT/KEY/CA, their URLs https://):
 	// the gateway presents its own certificate. Its public port and its admin listener stay

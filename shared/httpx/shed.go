@@ -38,6 +38,27 @@ type Limits struct {
 	// deadline), such as long-lived event streams. /healthz, /readyz and /metrics are always
 	// exempt: an overloaded service must still say so, and be observed.
 	Exempt func(*http.Request) bool
+	// Bulkheads are shares of the bound kept for some requests: a request matching one
+	// needs a slot of it as well as one of MaxInflight, so one slow kind of request fills
+	// its own share and is shed there instead of taking every slot. A request is counted in
+	// the first bulkhead that matches. They are checked with the bound, before any other
+	// middleware, so their refusals cost as little as the bound's.
+	Bulkheads []Bulkhead
+}
+
+// Bulkhead is a share of a service's in-flight bound (Limits.Bulkheads).
+type Bulkhead struct {
+	// Name labels the bulkhead's metrics ("<service> <name>") and its refusals' detail.
+	Name string
+	// Match reports whether a request belongs to the bulkhead.
+	Match func(*http.Request) bool
+	// MaxInflight is how many of its requests are served at once (at least 1).
+	MaxInflight int
+}
+
+// Route returns a Bulkhead.Match for one route: the method and the exact path.
+func Route(method, path string) func(*http.Request) bool {
+	return func(r *http.Request) bool { return r.Method == method && r.URL.Path == path }
 }
 
 // exempt reports whether r is left outside the bound.
@@ -57,7 +78,8 @@ func (l Limits) exempt(r *http.Request) bool {
 // load stops: there is no backlog of abandoned requests left to work through.
 //
 // With reg, it exports http_inflight_requests (gauge) and http_shed_requests_total
-// (counter), labelled with service. It is safe for concurrent use.
+// (counter), labelled with service, and the same for each bulkhead labelled "<service>
+// <name>". It is safe for concurrent use.
 func Shed(l Limits, service string, reg prometheus.Registerer) Middleware {
 	if l.MaxInflight <= 0 {
 		l.MaxInflight = DefaultMaxInflight
@@ -66,47 +88,30 @@ func Shed(l Limits, service string, reg prometheus.Registerer) Middleware {
 		l.RetryAfter = DefaultRetryAfter
 	}
 	retryAfter := strconv.Itoa(int(math.Ceil(l.RetryAfter.Seconds())))
-	var (
-		inflight prometheus.Gauge
-		shed     prometheus.Counter
-	)
-	if reg != nil {
-		labels := prometheus.Labels{"service": service}
-		inflight = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "http_inflight_requests", Help: "Requests being served, inside the in-flight bound.", ConstLabels: labels,
-		}))
-		shed = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "http_shed_requests_total", Help: "Requests refused with 503 because the in-flight bound was reached.", ConstLabels: labels,
-		}))
+	whole := newBound(service, l.MaxInflight, retryAfter, reg)
+	shares := make([]*bound, len(l.Bulkheads))
+	for i, b := range l.Bulkheads {
+		shares[i] = newBound(service+" "+b.Name, max(b.MaxInflight, 1), retryAfter, reg)
 	}
-	slots := make(chan struct{}, l.MaxInflight)
-	detail := fmt.Sprintf("The %s service is at capacity (%d requests in flight); retry after %ss.", service, l.MaxInflight, retryAfter)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if l.exempt(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			select {
-			case slots <- struct{}{}:
-			default:
-				if shed != nil {
-					shed.Inc()
+			for i, b := range l.Bulkheads {
+				if b.Match(r) {
+					if !shares[i].acquire(w, r) {
+						return
+					}
+					defer shares[i].release()
+					break
 				}
-				e := Unavailable(detail)
-				e.Headers = http.Header{"Retry-After": {retryAfter}}
-				WriteProblem(w, r, e, nil)
+			}
+			if !whole.acquire(w, r) {
 				return
 			}
-			if inflight != nil {
-				inflight.Inc()
-			}
-			defer func() {
-				<-slots
-				if inflight != nil {
-					inflight.Dec()
-				}
-			}()
+			defer whole.release()
 			if l.RequestTimeout > 0 {
 				ctx, cancel := context.WithTimeout(r.Context(), l.RequestTimeout)
 				defer cancel()
@@ -114,6 +119,59 @@ func Shed(l Limits, service string, reg prometheus.Registerer) Middleware {
 			}
 			next.ServeHTTP(w, r)
 		})
+	}
+}
+
+// bound is one set of in-flight slots of Shed, with its metrics.
+type bound struct {
+	slots      chan struct{}
+	detail     string
+	retryAfter string
+	inflight   prometheus.Gauge
+	shed       prometheus.Counter
+}
+
+func newBound(name string, n int, retryAfter string, reg prometheus.Registerer) *bound {
+	b := &bound{
+		slots:      make(chan struct{}, n),
+		detail:     fmt.Sprintf("The %s service is at capacity (%d requests in flight); retry after %ss.", name, n, retryAfter),
+		retryAfter: retryAfter,
+	}
+	if reg != nil {
+		labels := prometheus.Labels{"service": name}
+		b.inflight = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_inflight_requests", Help: "Requests being served, inside the in-flight bound.", ConstLabels: labels,
+		}))
+		b.shed = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "http_shed_requests_total", Help: "Requests refused with 503 because the in-flight bound was reached.", ConstLabels: labels,
+		}))
+	}
+	return b
+}
+
+// acquire takes a slot, or answers 503 with Retry-After and reports false.
+func (b *bound) acquire(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		if b.shed != nil {
+			b.shed.Inc()
+		}
+		e := Unavailable(b.detail)
+		e.Headers = http.Header{"Retry-After": {b.retryAfter}}
+		WriteProblem(w, r, e, nil)
+		return false
+	}
+	if b.inflight != nil {
+		b.inflight.Inc()
+	}
+	return true
+}
+
+func (b *bound) release() {
+	<-b.slots
+	if b.inflight != nil {
+		b.inflight.Dec()
 	}
 }
 

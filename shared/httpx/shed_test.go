@@ -108,6 +108,93 @@ func TestShedRefusesBeyondTheBoundAndRecoversAtOnce(t *testing.T) {
 	}
 }
 
+// A bulkhead is a share of the bound: with its slots held, another of its requests is shed
+// (counted under "<service> <name>", not written to the access log: refusals cost next to
+// nothing), while requests outside it are still served from the rest of the bound.
+func TestBulkheadShedsItsOwnRequestsOnly(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	reg := prometheus.NewRegistry()
+	var logged strings.Builder
+	var logMu sync.Mutex
+	log := slog.New(slog.NewTextHandler(syncWriter{&logMu, &logged}, nil))
+	lim := Limits{MaxInflight: 4, Bulkheads: []Bulkhead{{Name: "slow", Match: Route(http.MethodGet, "/slow"), MaxInflight: 1}}}
+	srv := httptest.NewServer(StandardLimited("test", log, reg, lim, blocking(entered, release)))
+	defer srv.Close()
+
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(srv.URL + "/slow")
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-entered // the share is full
+	logMu.Lock()
+	logged.Reset()
+	logMu.Unlock()
+	status := func(path string) int {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("/slow"); got != http.StatusServiceUnavailable {
+		t.Errorf("GET /slow with its share full: %d, want 503", got)
+	}
+	logMu.Lock()
+	if logged.Len() > 0 {
+		t.Errorf("the refusal was logged: %s", logged.String())
+	}
+	logMu.Unlock()
+	for range 3 {
+		if got := status("/fast"); got != http.StatusOK {
+			t.Errorf("GET /fast with the slow share full: %d, want 200", got)
+		}
+	}
+	close(release)
+	go func() { // later /slow requests pass at once
+		for range entered {
+		}
+	}()
+	if got := <-done; got != http.StatusNoContent {
+		t.Errorf("the admitted /slow: %d, want 204", got)
+	}
+	if got := status("/slow"); got != http.StatusNoContent {
+		t.Errorf("GET /slow after the share emptied: %d, want 204", got)
+	}
+	shed := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "http_shed_requests_total" {
+			for _, m := range mf.GetMetric() {
+				shed[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if diff := cmp.Diff(shed, map[string]float64{"test": 0, "test slow": 1}); diff != "" {
+		t.Errorf("http_shed_requests_total by service (-got +want):\n%s", diff)
+	}
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
 // gaugeOf finds the one collector named name in reg (a gauge or a counter without labels).
 func gaugeOf(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()

@@ -148,6 +148,7 @@ func (a *API) Routes() http.Handler {
 	// Unknown paths, internal ones of other services included, are 404 problems.
 	limits := a.limits
 	limits.Exempt = httpx.Paths("/api/events")
+	limits.Bulkheads = a.bulkheads()
 	return httpx.StandardLimited("gateway", a.log, a.reg, limits, mux, a.edge)
 }
 
