@@ -1,7 +1,13 @@
 // Command seed fills the catalog with deterministic demo products through its HTTP API
 // (the catalog's internal API, or the gateway's public one with an admin login). The same
-// -seed always produces the same products. It does nothing when the catalog already holds
-// products, unless -force is given, so ./scripts/up can run it on every start.
+// -seed always produces the same products: product i depends only on (seed, i).
+//
+// -n is how many products the catalog should hold: the seed counts the live products (the
+// catalog's export) and creates products count..n-1, so a seed that stopped halfway (an
+// engine timing out on a first ./scripts/up) is completed by the next run, and a catalog
+// already holding n products is left alone. -force creates n products (0..n-1) whatever
+// is there. Through the gateway (-gateway), which has no export, it does nothing when the
+// catalog has any product, unless -force is given.
 //
 //	go run ./cmd/seed -n 1000 -seed 1 -url http://127.0.0.1:8083
 //	go run ./cmd/seed -url https://127.0.0.1:8083 -tls-dir ../../.polyshop/tls   (mutual TLS, as operator)
@@ -17,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,7 +55,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	email := fs.String("email", os.Getenv("ADMIN_EMAIL"), "admin e-mail for -gateway")
 	password := fs.String("password", os.Getenv("ADMIN_PASSWORD"), "admin password for -gateway")
 	workers := fs.Int("c", 8, "concurrent requests")
-	force := fs.Bool("force", false, "seed even when products exist")
+	force := fs.Bool("force", false, "create -n products whatever the catalog holds")
 	tlsDir := fs.String("tls-dir", "", "with mutual TLS: the directory of ca.pem and operator.{pem,key} (the identity presented to an https:// catalog)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,7 +76,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	if !*force {
+	from := 0
+	switch {
+	case *force:
+	case *gateway:
 		has, err := c.hasProducts(ctx)
 		if err != nil {
 			return err
@@ -78,6 +88,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintln(stdout, "seed: the catalog already has products; nothing to do (use -force to add more)")
 			return nil
 		}
+	default:
+		live, err := c.countLive(ctx)
+		if err != nil {
+			return err
+		}
+		if live >= *n {
+			fmt.Fprintf(stdout, "seed: the catalog already holds %d products (-n %d); nothing to do (use -force to add more)\n", live, *n)
+			return nil
+		}
+		if live > 0 {
+			fmt.Fprintf(stdout, "seed: the catalog holds %d products; creating products %d..%d of seed %d\n", live, live, *n-1, *seedVal)
+		}
+		from = live
 	}
 	start := time.Now()
 	var (
@@ -89,6 +112,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	next.Store(int64(from))
 	for range max(*workers, 1) {
 		wg.Go(func() {
 			for {
@@ -180,6 +204,36 @@ func (c *client) hasProducts(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("check for existing products: %w", err)
 	}
 	return len(page.Items) > 0, nil
+}
+
+// countLive counts the catalog's live products, paging through its export (deleted
+// products are tombstones there, and not counted).
+func (c *client) countLive(ctx context.Context) (int, error) {
+	n, cursor := 0, ""
+	for {
+		var page struct {
+			Items []struct {
+				Deleted bool `json:"deleted"`
+			} `json:"items"`
+			NextCursor string `json:"nextCursor"`
+		}
+		path := "/export/products?limit=1000"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		if err := c.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return 0, fmt.Errorf("count the products: %w", err)
+		}
+		for _, it := range page.Items {
+			if !it.Deleted {
+				n++
+			}
+		}
+		if page.NextCursor == "" {
+			return n, nil
+		}
+		cursor = page.NextCursor
+	}
 }
 
 func (c *client) create(ctx context.Context, p any) error {
