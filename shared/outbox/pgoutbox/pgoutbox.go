@@ -166,7 +166,8 @@ WITH lk AS MATERIALIZED (
 	GROUP BY aggregate
 )
 SELECT o.id::text, o.aggregate, o.envelope::text, o.attempts,
-	o.envelope->>'id', o.envelope->>'type', o.envelope->>'traceparent', o.envelope->>'correlationid'
+	coalesce(o.envelope->>'id', ''), coalesce(o.envelope->>'type', ''),
+	coalesce(o.envelope->>'traceparent', ''), coalesce(o.envelope->>'correlationid', '')
 FROM outbox o
 WHERE (SELECT ok FROM lk)
   AND published_at IS NULL AND parked_at IS NULL
@@ -220,9 +221,8 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	open = true
 	br := conn.SendBatch(ctx, b)
 	type row struct {
-		id, agg, env string
-		attempts     int
-		head         [4]*string // the envelope's id, type, traceparent, correlationid
+		item     outbox.Item
+		attempts int
 	}
 	var pending []row
 	err = func() error {
@@ -238,7 +238,10 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 		}
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.agg, &r.env, &r.attempts, &r.head[0], &r.head[1], &r.head[2], &r.head[3]); err != nil {
+			// The envelope's id, type and trace attributes, read by PostgreSQL from the
+			// jsonb, spare the relay decoding the envelope.
+			it := &r.item
+			if err := rows.Scan(&it.ID, &it.Aggregate, &it.Envelope, &r.attempts, &it.EventID, &it.Type, &it.TraceParent, &it.CorrelationID); err != nil {
 				rows.Close()
 				return err
 			}
@@ -262,11 +265,8 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	attempts := map[string]int{}
 	items := make([]outbox.Item, len(pending))
 	for i, r := range pending {
-		attempts[r.id] = r.attempts
-		// The envelope's attributes, read by PostgreSQL from the jsonb, spare the relay
-		// decoding the envelope.
-		items[i] = outbox.Item{Aggregate: r.agg, ID: r.id, Envelope: r.env,
-			EventID: deref(r.head[0]), Type: deref(r.head[1]), TraceParent: deref(r.head[2]), CorrelationID: deref(r.head[3])}
+		attempts[r.item.ID] = r.attempts
+		items[i] = r.item
 	}
 	ok, err := pub.PublishAll(ctx, publish, items)
 	if err != nil {
@@ -274,7 +274,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	}
 	for i, r := range pending {
 		if ok[i] {
-			sent = append(sent, r.id)
+			sent = append(sent, r.item.ID)
 		}
 	}
 	b = &pgx.Batch{}
@@ -481,11 +481,4 @@ func (s *Store) Close() {
 	s.listen <- struct{}{}
 	s.dropConn()
 	<-s.listen
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

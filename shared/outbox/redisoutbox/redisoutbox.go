@@ -128,9 +128,8 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	s.mu.Unlock()
 	nFail := nFailCmd.Val()
 	type entry struct {
-		id, agg, env string
-		attempts     int
-		head         [4]string // the envelope's id, type, traceparent, correlationid
+		item     outbox.Item
+		attempts int
 	}
 	var cands []entry
 	held := map[string]bool{}
@@ -161,8 +160,8 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 		for i, m := range msgs {
 			scanned++
 			last = m.ID
-			agg, _ := m.Values["aggregate"].(string)
-			env, _ := m.Values["envelope"].(string)
+			field := func(k string) string { v, _ := m.Values[k].(string); return v }
+			agg := field("aggregate")
 			if held[agg] {
 				continue
 			}
@@ -176,11 +175,12 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 				held[agg] = true
 				continue
 			}
-			c := entry{id: m.ID, agg: agg, env: env, attempts: f.Attempts}
-			for k, field := range [...]string{"id", "type", "traceparent", "correlationid"} {
-				c.head[k], _ = m.Values[field].(string)
-			}
-			cands = append(cands, c)
+			// The envelope's id, type and trace attributes beside it (Add) spare the relay
+			// decoding it; entries written before they were are decoded.
+			cands = append(cands, entry{attempts: f.Attempts, item: outbox.Item{
+				Aggregate: agg, ID: m.ID, Envelope: field("envelope"),
+				EventID: field("id"), Type: field("type"), TraceParent: field("traceparent"), CorrelationID: field("correlationid"),
+			}})
 			if len(cands) == limit {
 				break
 			}
@@ -200,9 +200,8 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	byID := map[string]entry{}
 	items := make([]outbox.Item, len(cands))
 	for i, c := range cands {
-		byID[c.id] = c
-		items[i] = outbox.Item{Aggregate: c.agg, ID: c.id, Envelope: c.env,
-			EventID: c.head[0], Type: c.head[1], TraceParent: c.head[2], CorrelationID: c.head[3]}
+		byID[c.item.ID] = c
+		items[i] = c.item
 	}
 	done, err := pub.PublishAll(ctx, publish, items)
 	if err != nil {
@@ -210,7 +209,7 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 	}
 	for i, c := range cands {
 		if done[i] {
-			sent = append(sent, c.id)
+			sent = append(sent, c.item.ID)
 		}
 	}
 	fs := pub.Failures()
@@ -227,8 +226,8 @@ func (s *Store) Drain(ctx context.Context, limit int, publish func(context.Conte
 				var typ struct {
 					Type string `json:"type"`
 				}
-				_ = json.Unmarshal([]byte(c.env), &typ)
-				rec := failure{Aggregate: c.agg, Type: typ.Type, Attempts: c.attempts + 1, Error: f.Err.Error()}
+				_ = json.Unmarshal([]byte(c.item.Envelope), &typ)
+				rec := failure{Aggregate: c.item.Aggregate, Type: typ.Type, Attempts: c.attempts + 1, Error: f.Err.Error()}
 				rec.Next = time.Now().Add(policy.Delay(rec.Attempts)).UnixMilli()
 				if policy.Parks(rec.Attempts) {
 					rec.Parked = time.Now().UnixMilli()
