@@ -56,9 +56,26 @@ type Bulkhead struct {
 	MaxInflight int
 }
 
-// Route returns a Bulkhead.Match for one route: the method and the exact path.
-func Route(method, path string) func(*http.Request) bool {
-	return func(r *http.Request) bool { return r.Method == method && r.URL.Path == path }
+// Routes returns a Bulkhead.Match for routes written as "METHOD /exact/path", as ServeMux
+// patterns without wildcards are ("GET" also matching HEAD, as in ServeMux).
+func Routes(patterns ...string) func(*http.Request) bool {
+	type route struct{ method, path string }
+	rs := make([]route, len(patterns))
+	for i, p := range patterns {
+		m, path, ok := strings.Cut(p, " ")
+		if !ok || !strings.HasPrefix(path, "/") {
+			panic(fmt.Sprintf("httpx.Routes: %q is not \"METHOD /path\"", p))
+		}
+		rs[i] = route{m, path}
+	}
+	return func(r *http.Request) bool {
+		for _, rt := range rs {
+			if r.URL.Path == rt.path && (r.Method == rt.method || rt.method == http.MethodGet && r.Method == http.MethodHead) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // exempt reports whether r is left outside the bound.

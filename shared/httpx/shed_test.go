@@ -117,7 +117,7 @@ func TestBulkheadShedsItsOwnRequestsOnly(t *testing.T) {
 	var logged strings.Builder
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(syncWriter{&logMu, &logged}, nil))
-	lim := Limits{MaxInflight: 4, Bulkheads: []Bulkhead{{Name: "slow", Match: Route(http.MethodGet, "/slow"), MaxInflight: 1}}}
+	lim := Limits{MaxInflight: 4, Bulkheads: []Bulkhead{{Name: "slow", Match: Routes("GET /slow"), MaxInflight: 1}}}
 	srv := httptest.NewServer(StandardLimited("test", log, reg, lim, blocking(entered, release)))
 	defer srv.Close()
 
@@ -274,5 +274,21 @@ func TestPaths(t *testing.T) {
 		"/faults": true, "/faults/chaos": false, "/stock/1": false}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("exempt (-got +want):\n%s", diff)
+	}
+}
+
+// Routes matches the method and the exact path, GET also matching HEAD as in ServeMux.
+func TestRoutes(t *testing.T) {
+	match := Routes("GET /api/products", "POST /sessions")
+	got := map[string]bool{}
+	for _, r := range []string{"GET /api/products", "HEAD /api/products", "POST /api/products", "GET /api/products/1",
+		"POST /sessions", "GET /sessions", "POST /sessions/validate"} {
+		m, p, _ := strings.Cut(r, " ")
+		got[r] = match(httptest.NewRequest(m, p, nil))
+	}
+	want := map[string]bool{"GET /api/products": true, "HEAD /api/products": true, "POST /api/products": false,
+		"GET /api/products/1": false, "POST /sessions": true, "GET /sessions": false, "POST /sessions/validate": false}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("match (-got +want):\n%s", diff)
 	}
 }

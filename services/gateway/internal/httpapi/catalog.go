@@ -50,8 +50,8 @@ func (a *API) bulkheads() []httpx.Bulkhead {
 		n = httpx.DefaultMaxInflight
 	}
 	return []httpx.Bulkhead{
-		{Name: "browse", Match: httpx.Route(http.MethodGet, "/api/products"), MaxInflight: max(n/4, 1)},
-		{Name: "search", Match: httpx.Route(http.MethodGet, "/api/search"), MaxInflight: max(n/4, 1)},
+		{Name: "browse", Match: httpx.Routes("GET /api/products"), MaxInflight: max(n/4, 1)},
+		{Name: "search", Match: httpx.Routes("GET /api/search"), MaxInflight: max(n/4, 1)},
 	}
 }
 

@@ -77,18 +77,20 @@ func (a *API) Handler() http.Handler {
 	// text, facets) cannot take the slots of the listing (cheap, mostly cached), nor the
 	// reverse; the service's bound around everything is the two together. The queries that
 	// reach Elasticsearch have a tighter bound of their own, behind the result cache
-	// (search.Options.QueryInflight): a cached answer never waits for one.
-	bulkhead := func(name string, n int, next http.Handler) http.Handler {
-		return httpx.Shed(httpx.Limits{MaxInflight: n, RetryAfter: a.limits.RetryAfter}, "search "+name, a.reg)(next)
-	}
-	mux.Handle("GET /search", bulkhead("query", a.limits.MaxInflight, h(a.search)))
-	mux.Handle("GET /products", bulkhead("listing", a.limits.MaxInflight, h(a.list)))
+	// (search.Options.QueryInflight): a cached answer never waits for one. They are checked
+	// with the service's bound, before tracing and the access log (httpx.Limits.Bulkheads).
+	mux.Handle("GET /search", h(a.search))
+	mux.Handle("GET /products", h(a.list))
 	mux.Handle("POST /admin/rebuild", h(a.rebuild))
 	mux.Handle("GET /admin/drift", h(a.drift))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
 	// Unmatched routes become 404 and 405 problems (with Allow).
 	outer := a.limits
 	outer.MaxInflight = 2 * a.limits.MaxInflight
+	outer.Bulkheads = []httpx.Bulkhead{
+		{Name: "query", Match: httpx.Routes("GET /search"), MaxInflight: a.limits.MaxInflight},
+		{Name: "listing", Match: httpx.Routes("GET /products"), MaxInflight: a.limits.MaxInflight},
+	}
 	return httpx.StandardLimited("search", a.log, a.reg, outer, mux)
 }
 

@@ -70,17 +70,20 @@ func New(svc *sessions.Service, log *slog.Logger, checks map[string]func(context
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
-	// Logins wait on users' password hashing: a bulkhead keeps them from taking the slots
-	// that validations need.
-	logins := httpx.Shed(httpx.Limits{MaxInflight: max(a.loginInflight, 1), RetryAfter: a.limits.RetryAfter}, "sessions login", a.reg)
-	mux.Handle("POST /sessions", logins(h(a.login)))
+	mux.Handle("POST /sessions", h(a.login))
 	mux.Handle("POST /sessions/validate", h(a.validate))
 	mux.Handle("DELETE /sessions/current", h(a.logout))
 	mux.Handle("GET /users/{id}/sessions", h(a.list))
 	mux.Handle("DELETE /users/{id}/sessions", h(a.revokeAll))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
+	// Logins wait on users' password hashing: a bulkhead keeps them from taking the slots
+	// that validations need.
+	limits := a.limits
+	limits.Bulkheads = []httpx.Bulkhead{
+		{Name: "login", Match: httpx.Routes("POST /sessions"), MaxInflight: max(a.loginInflight, 1)},
+	}
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.StandardLimited("sessions", a.log, a.reg, a.limits, mux)
+	return httpx.StandardLimited("sessions", a.log, a.reg, limits, mux)
 }
 
 type loginRequest struct {

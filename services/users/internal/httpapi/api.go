@@ -75,17 +75,20 @@ func New(svc *users.Service, log *slog.Logger, checks map[string]func(context.Co
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handler(a.log, fn) }
-	// The routes that hash share a bulkhead, so hashing cannot take every slot.
-	hashing := httpx.Shed(httpx.Limits{MaxInflight: max(a.hashInflight, 1), RetryAfter: a.limits.RetryAfter}, "users hashing", a.reg)
-	mux.Handle("POST /users", hashing(h(a.signUp)))
+	mux.Handle("POST /users", h(a.signUp))
 	mux.Handle("GET /users/{id}", h(a.getUser))
 	mux.Handle("PUT /users/{id}/address", h(a.changeAddress))
 	mux.Handle("DELETE /users/{id}", h(a.deleteUser))
-	mux.Handle("POST /credentials/verify", hashing(h(a.verify)))
+	mux.Handle("POST /credentials/verify", h(a.verify))
 	mux.Handle("GET /export/addresses", h(a.exportAddresses))
 	httpx.Health{Checks: a.checks}.Register(mux, a.reg)
+	// The routes that hash share a bulkhead, so hashing cannot take every slot.
+	limits := a.limits
+	limits.Bulkheads = []httpx.Bulkhead{
+		{Name: "hashing", Match: httpx.Routes("POST /users", "POST /credentials/verify"), MaxInflight: max(a.hashInflight, 1)},
+	}
 	// Unknown paths, internal ones of other services included, are 404 problems.
-	return httpx.StandardLimited("users", a.log, a.reg, a.limits, mux)
+	return httpx.StandardLimited("users", a.log, a.reg, limits, mux)
 }
 
 // userJSON is a user as the API shows it: never any password material.
